@@ -1,0 +1,54 @@
+# Everything from a fresh clone: `make demo`, `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+export AMENT_PREFIX_PATH := $(abspath $(VENV))
+export FASTDDS_DEFAULT_PROFILES_FILE := $(abspath config/fastdds_profile.xml)
+export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
+
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+DEV_STAMP := $(VENV)/.dev-installed
+
+.PHONY: help install install-dev demo test lint typecheck pytest clean constraints figures
+
+help:
+	@echo "make demo   - install (.venv) and run the live node on the shipped sample"
+	@echo "make test   - install dev tools and run ruff, mypy and pytest"
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(RUNTIME_STAMP): $(VENV)/bin/python requirements.txt constraints.txt setup.py
+	$(PIP) install -q -c constraints.txt -r requirements.txt
+	$(PIP) install -q -c constraints.txt --no-deps -e .
+	touch $@
+
+$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt
+	$(PIP) install -q -c constraints.txt -r requirements-dev.txt
+	touch $@
+
+install: $(RUNTIME_STAMP)
+install-dev: $(DEV_STAMP)
+
+demo: $(RUNTIME_STAMP)
+	$(VENV)/bin/peoplesemseg demo --out demo_output
+
+lint: $(DEV_STAMP)
+	$(VENV)/bin/ruff check peoplesemseg_ros test launch setup.py
+
+typecheck: $(DEV_STAMP)
+	$(VENV)/bin/mypy
+
+pytest: $(DEV_STAMP)
+	$(PY) -m pytest
+
+test: lint typecheck pytest
+
+constraints: $(DEV_STAMP)
+	$(PIP) freeze --exclude-editable | grep -v -i peoplesemseg | sort | sed 's/+cpu$$//' > constraints.txt
+
+clean:
+	rm -rf $(VENV) demo_output .mypy_cache .ruff_cache .pytest_cache build *.egg-info

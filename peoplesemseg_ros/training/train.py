@@ -1,0 +1,289 @@
+"""`peoplesemseg train`: train ShuffleSeg on the shared data (CPU or CUDA).
+
+Checkpoints (``last.pt`` every epoch, ``best.pt`` on a new best val mIoU) hold
+the model, optimizer, scheduler, epoch, RNG seeds and the full argument set,
+so ``--resume RUN_DIR/last.pt`` continues exactly where the run stopped, and
+``--init CKPT`` starts a new schedule (e.g. a full-resolution fine-tune) from
+trained weights. Metrics go to ``RUN_DIR/metrics.jsonl`` one line per epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from .dataset import SegmentationDataset, read_split
+from .model import ShuffleSeg, ShuffleSegConfig, build_model
+from .transforms import IGNORE
+
+__all__ = ["add_arguments", "run", "train", "evaluate_torch", "seg_loss"]
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    # a tiny network for smoke tests
+    "tiny": {"stage_repeats": (1, 1, 1), "stage_channels": (8, 16, 32, 64),
+             "decoder_channels": (16, 16, 8, 8)},
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="JSON/YAML file with any of these options")
+    p.add_argument("--data", type=Path, default=Path("../shared/data/train"),
+                   help="dataset root holding splits/ (default: ../shared/data/train)")
+    p.add_argument("--out", type=Path, default=Path("runs/train"), help="run directory")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--size", default="272x480", help="training HxW (default 272x480)")
+    p.add_argument("--lr", type=float, default=4e-3)
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--warmup-epochs", type=float, default=1.0)
+    p.add_argument("--dice-weight", type=float, default=0.5)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    p.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto",
+                   help="autocast: bf16 on CPU/CUDA where supported")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    p.add_argument("--redistributable", action="store_true",
+                   help="train only on data whose licence allows redistributing the weights")
+    p.add_argument("--limit", type=int, default=0, help="use only the first N train images")
+    p.add_argument("--val-limit", type=int, default=0, help="use only the first N val images")
+    p.add_argument("--max-steps", type=int, default=0, help="stop after N steps in total")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", type=Path, help="checkpoint to resume exactly")
+    p.add_argument("--init", type=Path, help="checkpoint whose weights start a new schedule")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    h, _, w = text.lower().partition("x")
+    size = (int(h), int(w))
+    if min(size) < 32:
+        raise ValueError(f"--size must be HxW with both sides >= 32, got {text!r}")
+    return size
+
+
+def _load_config_file(path: Path) -> dict[str, Any]:
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(text)
+    else:
+        data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of options")
+    return {k.replace("-", "_"): v for k, v in data.items()}
+
+
+def seg_loss(logits: Tensor, target: Tensor, dice_weight: float) -> Tensor:
+    """Cross-entropy (255 ignored) plus soft Dice on the person class."""
+    ce = F.cross_entropy(logits.float(), target, ignore_index=IGNORE)
+    if dice_weight <= 0:
+        return ce
+    valid = (target != IGNORE).float()
+    prob = torch.softmax(logits.float(), dim=1)[:, 1] * valid
+    truth = (target == 1).float()
+    inter = (prob * truth).sum()
+    dice = 1.0 - (2.0 * inter + 1.0) / (prob.sum() + truth.sum() + 1.0)
+    return ce + dice_weight * dice
+
+
+def _confusion(pred: Tensor, target: Tensor) -> Tensor:
+    valid = target != IGNORE
+    idx = target[valid] * 2 + pred[valid]
+    return torch.bincount(idx, minlength=4).view(2, 2)
+
+
+def iou_from_confusion(conf: Tensor) -> dict[str, float]:
+    c = conf.double()
+    tp = c.diag()
+    iou = tp / (c.sum(0) + c.sum(1) - tp).clamp(min=1)
+    return {"iou_background": float(iou[0]), "iou_person": float(iou[1]),
+            "miou": float(iou.mean()), "pixel_acc": float(tp.sum() / c.sum().clamp(min=1))}
+
+
+@torch.no_grad()
+def evaluate_torch(model: nn.Module, loader: DataLoader[tuple[Tensor, Tensor]],
+                   device: torch.device, amp: bool) -> dict[str, float]:
+    model.eval()
+    conf = torch.zeros(2, 2, dtype=torch.int64)
+    for images, masks in loader:
+        x = _to_input(images, device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = model(x)
+        pred = (logits[:, 1] > logits[:, 0]).long().cpu()
+        conf += _confusion(pred, masks)
+    return iou_from_confusion(conf)
+
+
+_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
+_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
+
+
+def _to_input(images: Tensor, device: torch.device) -> Tensor:
+    x = (images.float() - _MEAN) / _STD
+    return x.to(device).contiguous(memory_format=torch.channels_last)
+
+
+def _amp_enabled(mode: str, device: torch.device) -> bool:
+    if mode == "off":
+        return False
+    if mode == "bf16":
+        return True
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _lr_lambda(total: int, warmup: int) -> Any:
+    def fn(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return fn
+
+
+def train(args: argparse.Namespace) -> dict[str, float]:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    size = _parse_size(args.size)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+
+    state: dict[str, Any] | None = None
+    if args.resume:
+        state = torch.load(args.resume, map_location="cpu", weights_only=False)
+        saved = dict(state["args"])
+        for key in ("resume", "epochs", "max_steps", "no_progress", "workers", "threads", "out"):
+            saved[key] = getattr(args, key)  # may change on resume
+        args = argparse.Namespace(**saved)
+        size = _parse_size(args.size)
+
+    train_samples = read_split(args.data, "train", redistributable=args.redistributable)
+    val_samples = read_split(args.data, "val", redistributable=args.redistributable)
+    if args.limit:
+        train_samples = train_samples[: args.limit]
+    if args.val_limit:
+        val_samples = val_samples[: args.val_limit]
+    train_ds = SegmentationDataset(train_samples, size, train=True, seed=args.seed)
+    val_ds = SegmentationDataset(val_samples, size, train=False)
+    generator = torch.Generator()
+    loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, drop_last=True,
+                        num_workers=args.workers, generator=generator,
+                        persistent_workers=args.workers > 0)
+    val_loader = DataLoader(val_ds, batch_size=args.batch_size, num_workers=args.workers)
+
+    config = ShuffleSegConfig(**PRESETS[args.preset])
+    model: ShuffleSeg = build_model(config=config)
+    if args.init and not state:
+        init = torch.load(args.init, map_location="cpu", weights_only=False)
+        model.load_state_dict(init["model"])
+    model = model.to(device).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    steps_per_epoch = max(1, len(loader))
+    total = steps_per_epoch * args.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _lr_lambda(total, int(args.warmup_epochs * steps_per_epoch)))
+    amp = _amp_enabled(args.amp, device)
+
+    start_epoch, step, best = 0, 0, -1.0
+    if state:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, step, best = state["epoch"] + 1, state["step"], state["best_miou"]
+
+    metrics: dict[str, float] = {}
+    log = (out / "metrics.jsonl").open("a")
+    for epoch in range(start_epoch, args.epochs):
+        model.train()
+        train_ds.set_epoch(epoch)
+        generator.manual_seed(args.seed * 1000 + epoch)
+        t0, loss_sum, n = time.monotonic(), 0.0, 0
+        progress = None
+        if not args.no_progress:
+            from tqdm import tqdm
+
+            progress = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}", leave=False)
+        for images, masks in loader:
+            x = _to_input(images, device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                logits = model(x)
+            loss = seg_loss(logits, masks.to(device), args.dice_weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            loss_sum += float(loss.detach())
+            n += 1
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(loss=f"{loss_sum / n:.4f}")
+            if args.max_steps and step >= args.max_steps:
+                break
+        if progress is not None:
+            progress.close()
+        metrics = evaluate_torch(model, val_loader, device, amp)
+        metrics.update(epoch=epoch, step=step, loss=loss_sum / max(1, n),
+                       lr=scheduler.get_last_lr()[0], seconds=time.monotonic() - t0)
+        log.write(json.dumps(metrics) + "\n")
+        log.flush()
+        ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "epoch": epoch, "step": step,
+                "best_miou": max(best, metrics["miou"]), "args": vars(args),
+                "model_config": config.to_dict(), "metrics": metrics}
+        _atomic_save(ckpt, out / "last.pt")
+        if metrics["miou"] > best:
+            best = metrics["miou"]
+            _atomic_save(ckpt, out / "best.pt")
+        print(json.dumps(metrics), flush=True)
+        if args.max_steps and step >= args.max_steps:
+            break
+    log.close()
+    return metrics
+
+
+def _atomic_save(obj: dict[str, Any], path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.config:
+        for key, value in _load_config_file(args.config).items():
+            if not hasattr(args, key):
+                raise SystemExit(f"{args.config}: unknown option {key!r}")
+            setattr(args, key, Path(value) if key in ("data", "out", "resume", "init") else value)
+    if not (args.data / "splits").is_dir():
+        raise SystemExit(f"no dataset at {args.data} (expected {args.data}/splits/train.txt)")
+    train(args)
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="peoplesemseg train", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,138 @@
+"""Joint image / mask augmentation (numpy + OpenCV, no torch).
+
+Every transform takes and returns ``(image, mask)`` with ``image`` uint8 RGB
+HxWx3 and ``mask`` uint8 HxW holding 0 background, 1 person, 255 ignore. The
+geometric part is one affine warp (letterbox at a random scale, shift, small
+roll as from a low, tilted camera, flip) so image and mask stay aligned
+exactly; photometric parts touch the image only, except cut-out occlusion,
+which hides people behind an occluder and so clears the mask there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["AugmentConfig", "IGNORE", "augment", "letterbox_pair"]
+
+IGNORE = 255
+Image = NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    scale_min: float = 0.45  # < 1: letterboxed smaller (small, far people)
+    scale_max: float = 1.6  # > 1: zoomed in and cropped
+    max_roll_deg: float = 8.0
+    flip_p: float = 0.5
+    jitter_p: float = 0.8
+    dark_p: float = 0.2
+    low_contrast_p: float = 0.15
+    gray_p: float = 0.08
+    blur_p: float = 0.2
+    cutout_p: float = 0.3
+    noise_p: float = 0.2
+
+
+def _affine(
+    src_hw: tuple[int, int], dst_hw: tuple[int, int], scale: float, roll_deg: float,
+    flip: bool, shift: tuple[float, float],
+) -> NDArray[np.float64]:
+    h, w = src_hw
+    dh, dw = dst_hw
+    base = min(dw / w, dh / h) * scale
+    a = np.deg2rad(roll_deg)
+    c, s = np.cos(a) * base, np.sin(a) * base
+    fx = -1.0 if flip else 1.0
+    # centre the source at the destination centre + shift
+    m = np.array([[fx * c, -s, 0.0], [fx * s, c, 0.0]])
+    src_c = np.array([w / 2.0, h / 2.0])
+    m[:, 2] = np.array([dw / 2.0 + shift[0], dh / 2.0 + shift[1]]) - m[:, :2] @ src_c
+    return m
+
+
+def letterbox_pair(image: Image, mask: Image, out_hw: tuple[int, int]) -> tuple[Image, Image]:
+    """Deterministic letterbox (keep aspect, centre, pad 0 / ignore)."""
+    m = _affine(image.shape[:2], out_hw, 1.0, 0.0, False, (0.0, 0.0))
+    return _warp(image, mask, m, out_hw)
+
+
+def _warp(image: Image, mask: Image, m: NDArray[np.float64], out_hw: tuple[int, int]
+          ) -> tuple[Image, Image]:
+    dh, dw = out_hw
+    img = cv2.warpAffine(image, m, (dw, dh), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    msk = cv2.warpAffine(mask, m, (dw, dh), flags=cv2.INTER_NEAREST,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=IGNORE)
+    return img, msk
+
+
+def _motion_blur(image: Image, rng: np.random.Generator) -> Image:
+    k = int(rng.integers(3, 12)) | 1
+    kernel = np.zeros((k, k), np.float32)
+    kernel[k // 2, :] = 1.0 / k
+    rot = cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), float(rng.uniform(0, 180)), 1.0)
+    kernel = cv2.warpAffine(kernel, rot, (k, k))
+    kernel /= max(float(kernel.sum()), 1e-6)
+    return np.asarray(cv2.filter2D(image, -1, kernel), dtype=np.uint8)
+
+
+def _photometric(image: Image, cfg: AugmentConfig, rng: np.random.Generator) -> Image:
+    img = image.astype(np.float32)
+    if rng.random() < cfg.jitter_p:
+        img *= rng.uniform(0.7, 1.3)  # brightness
+        mean = img.mean()
+        img = (img - mean) * rng.uniform(0.7, 1.3) + mean  # contrast
+        gray = img.mean(axis=2, keepdims=True)
+        img = (img - gray) * rng.uniform(0.6, 1.4) + gray  # saturation
+        img += rng.uniform(-12, 12, size=3).astype(np.float32)  # colour cast
+    if rng.random() < cfg.low_contrast_p:
+        mean = img.mean()
+        img = (img - mean) * rng.uniform(0.3, 0.6) + mean
+    if rng.random() < cfg.dark_p:
+        np.clip(img, 0, 255, out=img)
+        gamma = rng.uniform(1.3, 2.5)
+        img = 255.0 * (img / 255.0) ** gamma * rng.uniform(0.25, 0.7)
+    if rng.random() < cfg.gray_p:  # IR-like / monochrome cameras
+        img[:] = img.mean(axis=2, keepdims=True)
+    if rng.random() < cfg.noise_p:
+        img += rng.normal(0, rng.uniform(2, 10), size=img.shape).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _cutout(image: Image, mask: Image, rng: np.random.Generator) -> None:
+    h, w = mask.shape
+    for _ in range(int(rng.integers(1, 4))):
+        ch = int(h * rng.uniform(0.1, 0.4))
+        cw = int(w * rng.uniform(0.05, 0.3))
+        y = int(rng.integers(0, max(1, h - ch)))
+        x = int(rng.integers(0, max(1, w - cw)))
+        image[y:y + ch, x:x + cw] = rng.integers(0, 256, size=3, dtype=np.uint8)
+        region = mask[y:y + ch, x:x + cw]
+        region[region != IGNORE] = 0  # the occluder is not a person
+
+
+def augment(image: Image, mask: Image, out_hw: tuple[int, int], cfg: AugmentConfig,
+            rng: np.random.Generator) -> tuple[Image, Image]:
+    """Random joint augmentation to ``out_hw`` (height, width)."""
+    scale = float(np.exp(rng.uniform(np.log(cfg.scale_min), np.log(cfg.scale_max))))
+    roll = float(rng.uniform(-cfg.max_roll_deg, cfg.max_roll_deg))
+    flip = bool(rng.random() < cfg.flip_p)
+    h, w = image.shape[:2]
+    dh, dw = out_hw
+    base = min(dw / w, dh / h) * scale
+    # shift so the content stays inside the frame when smaller, or any crop when larger
+    span_x = abs(dw - w * base) / 2.0
+    span_y = abs(dh - h * base) / 2.0
+    shift = (float(rng.uniform(-span_x, span_x)), float(rng.uniform(-span_y, span_y)))
+    m = _affine((h, w), out_hw, scale, roll, flip, shift)
+    img, msk = _warp(image, mask, m, out_hw)
+    img = _photometric(img, cfg, rng)
+    if rng.random() < cfg.blur_p:
+        img = _motion_blur(img, rng)
+    if rng.random() < cfg.cutout_p:
+        _cutout(img, msk, rng)
+    return img, msk

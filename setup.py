@@ -1,0 +1,43 @@
+"""ament_python package setup (colcon build) that also installs with plain pip."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = "peoplesemseg_ros"
+
+setup(
+    name=package_name,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    package_data={package_name: ["py.typed", "models/*.onnx", "models/*.md", "models/*.json",
+                                 "data/*", "data/**/*"]},
+    include_package_data=True,
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
+        (f"share/{package_name}", ["package.xml"]),
+        (f"share/{package_name}/launch", glob("launch/*.launch.py")),
+        (f"share/{package_name}/config", glob("config/*")),
+    ],
+    python_requires=">=3.10",
+    install_requires=["numpy>=1.24", "onnxruntime>=1.16", "rosbags>=0.10", "rosbags-image>=0.10",
+                      "pyyaml", "tqdm"],
+    extras_require={
+        "train": ["torch>=2.2", "onnx>=1.15", "onnxscript"],
+        "tensorrt": ["tensorrt>=8.6", "pycuda>=2022.2"],
+        "dev": ["pytest", "mypy", "ruff", "hypothesis", "psutil"],
+    },
+    zip_safe=False,
+    maintainer="peoplesemseg_ros developers",
+    maintainer_email="peoplesemseg-ros@users.noreply.github.com",
+    description="People semantic segmentation for ROS 2 robots: masks, overlay, person "
+    "occupancy grid and people scan, TensorRT on GPU or ONNX Runtime on CPU.",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "peoplesemseg_node = peoplesemseg_ros.node:main",
+            "peoplesemseg = peoplesemseg_ros.cli:main",
+        ],
+    },
+)
