@@ -1,0 +1,82 @@
+"""Shared test set-up: ROS 2 environment isolation and data locations.
+
+Every pytest run gets its own ROS_DOMAIN_ID (derived from the process id) and
+the repository's Fast DDS profile (16 MiB shared memory + UDPv4 on loopback),
+discovery stays on localhost, and the /dev/shm files Fast DDS creates during
+the run are removed at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def _setup_ros_env() -> None:
+    venv = Path(os.environ.get("VIRTUAL_ENV", "")) if os.environ.get("VIRTUAL_ENV") else None
+    prefix = venv or Path(os.__file__).resolve().parents[2]
+    os.environ.setdefault("AMENT_PREFIX_PATH", str(prefix))
+    os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(REPO / "config" / "fastdds_profile.xml")
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    # 0..232 are valid domain ids for Fast DDS on one host; avoid 0 (the default).
+    os.environ["ROS_DOMAIN_ID"] = str(1 + os.getpid() % 200)
+    os.environ.pop("RMW_IMPLEMENTATION", None)
+
+
+_setup_ros_env()
+
+
+_SHM_PREFIXES = ("fastrtps", "fastdds", "sem.fastrtps", "sem.fastdds", "fast_datasharing")
+
+
+def _shm_files() -> set[str]:
+    try:
+        return {p for p in os.listdir("/dev/shm") if p.startswith(_SHM_PREFIXES)}
+    except OSError:
+        return set()
+
+
+def _shm_in_use() -> set[str]:
+    """/dev/shm names some live process still maps or holds open (never delete those)."""
+    used: set[str] = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/maps") as fh:
+            used.update(line.rsplit("/", 1)[-1].strip() for line in fh if "/dev/shm/" in line)
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if target.startswith("/dev/shm/"):
+                        used.add(target[len("/dev/shm/"):])
+    return used
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_fastdds_shm() -> Iterator[None]:
+    before = _shm_files()
+    yield
+    in_use = _shm_in_use()
+    for name in _shm_files() - before - in_use:
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join("/dev/shm", name))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared training data folder; skips (with the reason) when absent."""
+    if not (SHARED_DATA / "train" / "splits" / "val.txt").is_file():
+        pytest.skip(f"shared training data not found at {SHARED_DATA} (CI puts ../shared beside "
+                    "the clone)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
