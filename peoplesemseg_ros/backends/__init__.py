@@ -83,7 +83,10 @@ def select_backend(requested: str) -> tuple[str, str]:
     if requested != "auto":
         _factory(requested)  # validates the name
         return requested, "requested explicitly"
-    from .tensorrt import tensorrt_available
+    try:
+        from .tensorrt import tensorrt_available
+    except ImportError as exc:
+        return "onnxruntime", f"TensorRT backend not importable ({exc})"
 
     ok, why = tensorrt_available()
     if ok:

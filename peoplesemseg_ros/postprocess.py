@@ -1,0 +1,63 @@
+"""Model class map -> mono8 mask at camera resolution; overlay.
+
+The class map (uint8 ids at the model resolution, 1 = person) is cropped to the
+letterbox's inner region, mapped to ``{0, mask_value}`` with a lookup table
+(on the small map, before upscaling) and resized back to the source size with
+nearest neighbour, so mask values stay exactly 0 / ``mask_value``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from .preprocess import Geometry
+
+__all__ = ["DEFAULT_OVERLAY_COLOR", "PERSON_CLASS", "class_map_to_mask", "overlay"]
+
+PERSON_CLASS: Final = 1
+DEFAULT_OVERLAY_COLOR: Final = (255, 0, 255)
+
+
+def _lut(mask_value: int) -> NDArray[np.uint8]:
+    if not 1 <= mask_value <= 255:
+        raise ValueError(f"mask_value must be in 1..255, got {mask_value}")
+    lut = np.zeros(256, np.uint8)
+    lut[PERSON_CLASS] = mask_value
+    return lut
+
+
+def class_map_to_mask(class_map: NDArray[np.uint8], geometry: Geometry,
+                      mask_value: int = 255) -> NDArray[np.uint8]:
+    """``HxW`` ids at model resolution -> ``src_height x src_width`` mono8 mask."""
+    if class_map.ndim != 2:
+        raise ValueError(f"class map must be HxW, got shape {list(class_map.shape)}")
+    g = geometry
+    inner = class_map[g.top:g.top + g.inner_height, g.left:g.left + g.inner_width]
+    small = np.asarray(cv2.LUT(np.ascontiguousarray(inner, dtype=np.uint8), _lut(mask_value)),
+                       dtype=np.uint8)
+    if (g.inner_height, g.inner_width) == (g.src_height, g.src_width):
+        return np.ascontiguousarray(small)
+    return np.asarray(cv2.resize(small, (g.src_width, g.src_height),
+                                 interpolation=cv2.INTER_NEAREST), dtype=np.uint8)
+
+
+def overlay(rgb: NDArray[np.uint8], mask: NDArray[np.uint8], alpha: float = 0.5,
+            color: tuple[int, int, int] = DEFAULT_OVERLAY_COLOR) -> NDArray[np.uint8]:
+    """A copy of ``rgb`` with mask pixels (> 0) tinted: ``(1-alpha)*rgb + alpha*color``."""
+    if rgb.shape[:2] != mask.shape[:2]:
+        raise ValueError(f"image {list(rgb.shape)} and mask {list(mask.shape)} differ in size")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    out = rgb.copy()
+    sel = mask > 0
+    if alpha == 0.0 or not sel.any():
+        return out
+    picked = out[sel].astype(np.float32)
+    picked *= 1.0 - alpha
+    picked += np.asarray(color, np.float32) * alpha
+    out[sel] = np.clip(picked + 0.5, 0, 255).astype(np.uint8)
+    return out
