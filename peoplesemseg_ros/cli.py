@@ -18,7 +18,7 @@ __all__ = ["COMMANDS", "main"]
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "infer": ("peoplesemseg_ros.infer", "segment image files, write one mono8 PNG mask each"),
-    "eval": ("peoplesemseg_ros.evaluate", "IoU / mIoU of a model on images + masks (deployed path)"),
+    "eval": ("peoplesemseg_ros.evaluate", "IoU / mIoU on images + masks (the deployed path)"),
     "bench": ("peoplesemseg_ros.bench", "benchmarks: model, pipeline, node, baseline (JSON)"),
     "bag": ("peoplesemseg_ros.bag", "rosbag2: process offline, play, record, eval"),
     "demo": ("peoplesemseg_ros.demo", "run the live node on the shipped sample over DDS"),

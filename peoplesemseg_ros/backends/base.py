@@ -171,7 +171,8 @@ def classify_io(inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> 
         raise refuse(f"output {out.name!r} is not class ids, 2-class logits or a sigmoid")
     batch = inp.shape[0]
     return ModelIO(input=inp, output=out, layout=layout, height=height, width=width,
-                   output_kind=kind, max_batch=int(batch) if _static(batch) else None)
+                   output_kind=kind,
+                   max_batch=batch if isinstance(batch, int) and batch > 0 else None)
 
 
 def to_class_map(output: NDArray[np.generic], kind: OutputKind,
@@ -181,10 +182,13 @@ def to_class_map(output: NDArray[np.generic], kind: OutputKind,
         ids = output.reshape(output.shape[0], output.shape[-2], output.shape[-1]) \
             if output.ndim == 4 else output
         return ids.astype(np.uint8, copy=False)
+    person: NDArray[np.bool_]
     if kind is OutputKind.LOGITS_NCHW:
-        return np.greater(output[:, 1], output[:, 0]).view(np.uint8)
-    if kind is OutputKind.LOGITS_NHWC:
-        return np.greater(output[..., 1], output[..., 0]).view(np.uint8)
-    if kind is OutputKind.SIGMOID_NCHW:
-        return np.greater(output[:, 0], threshold).view(np.uint8)
-    return np.greater(output[..., 0], threshold).view(np.uint8)
+        person = np.greater(output[:, 1], output[:, 0])
+    elif kind is OutputKind.LOGITS_NHWC:
+        person = np.greater(output[..., 1], output[..., 0])
+    elif kind is OutputKind.SIGMOID_NCHW:
+        person = np.greater(output[:, 0], threshold)
+    else:
+        person = np.greater(output[..., 0], threshold)
+    return person.view(np.uint8)

@@ -99,8 +99,8 @@ def load_sample(sample: Sample) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
         ign = cv2.imread(str(sample.ignore), cv2.IMREAD_UNCHANGED)
         if ign is not None and ign.shape == mask.shape:
             mask[ign > 0] = IGNORE
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    return np.ascontiguousarray(rgb), mask
+    rgb = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
+    return rgb, np.asarray(mask, dtype=np.uint8)
 
 
 class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):

@@ -152,7 +152,7 @@ class ShuffleSeg(nn.Module):
         self.pool = nn.MaxPool2d(3, 2, 1)  # 1/4
         stages: list[nn.Module] = []
         cin = c0
-        for repeats, cout in zip(config.stage_repeats, (c1, c2, c3)):
+        for repeats, cout in zip(config.stage_repeats, (c1, c2, c3), strict=True):
             units: list[nn.Module] = [InvertedResidual(cin, cout, 2)]
             units += [InvertedResidual(cout, cout, 1) for _ in range(repeats - 1)]
             stages.append(nn.Sequential(*units))
@@ -196,6 +196,8 @@ def build_model(*, config: ShuffleSegConfig | None = None) -> ShuffleSeg:
 
 
 class _Normalize(nn.Module):
+    mean: Tensor
+    inv_std: Tensor
     def __init__(self) -> None:
         super().__init__()
         mean = torch.tensor(MEAN).view(1, 3, 1, 1) * 255.0
@@ -220,7 +222,8 @@ class DeployWrapper(nn.Module):
         logits = self.model(self.norm(x))
         # class map as logit1 > logit0 (no softmax, no full argmax needed for 2 classes)
         person = logits[:, 1] > logits[:, 0]
-        return person.to(torch.uint8)
+        ids: Tensor = person.to(torch.uint8)
+        return ids
 
 
 class LogitsWrapper(nn.Module):

@@ -140,7 +140,7 @@ def _amp_enabled(mode: str, device: torch.device) -> bool:
     if mode == "bf16":
         return True
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return bool(torch.cuda.is_bf16_supported())
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -195,7 +195,7 @@ def train(args: argparse.Namespace) -> dict[str, float]:
     if args.init and not state:
         init = torch.load(args.init, map_location="cpu", weights_only=False)
         model.load_state_dict(init["model"])
-    model = model.to(device).to(memory_format=torch.channels_last)
+    model = model.to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = max(1, len(loader))
     total = steps_per_epoch * args.epochs
@@ -243,7 +243,7 @@ def train(args: argparse.Namespace) -> dict[str, float]:
             progress.close()
         metrics = evaluate_torch(model, val_loader, device, amp)
         metrics.update(epoch=epoch, step=step, loss=loss_sum / max(1, n),
-                       lr=scheduler.get_last_lr()[0], seconds=time.monotonic() - t0)
+                       lr=float(scheduler.get_last_lr()[0]), seconds=time.monotonic() - t0)
         log.write(json.dumps(metrics) + "\n")
         log.flush()
         ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),

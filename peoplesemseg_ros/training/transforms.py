@@ -11,6 +11,7 @@ which hides people behind an occluder and so clears the mask there.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -67,21 +68,21 @@ def _warp(image: Image, mask: Image, m: NDArray[np.float64], out_hw: tuple[int, 
                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
     msk = cv2.warpAffine(mask, m, (dw, dh), flags=cv2.INTER_NEAREST,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=IGNORE)
-    return img, msk
+    return np.asarray(img, dtype=np.uint8), np.asarray(msk, dtype=np.uint8)
 
 
 def _motion_blur(image: Image, rng: np.random.Generator) -> Image:
     k = int(rng.integers(3, 12)) | 1
-    kernel = np.zeros((k, k), np.float32)
-    kernel[k // 2, :] = 1.0 / k
+    line: NDArray[Any] = np.zeros((k, k), np.float32)
+    line[k // 2, :] = 1.0 / k
     rot = cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), float(rng.uniform(0, 180)), 1.0)
-    kernel = cv2.warpAffine(kernel, rot, (k, k))
+    kernel: NDArray[Any] = cv2.warpAffine(line, rot, (k, k))
     kernel /= max(float(kernel.sum()), 1e-6)
     return np.asarray(cv2.filter2D(image, -1, kernel), dtype=np.uint8)
 
 
 def _photometric(image: Image, cfg: AugmentConfig, rng: np.random.Generator) -> Image:
-    img = image.astype(np.float32)
+    img: NDArray[Any] = image.astype(np.float32)
     if rng.random() < cfg.jitter_p:
         img *= rng.uniform(0.7, 1.3)  # brightness
         mean = img.mean()
@@ -100,7 +101,8 @@ def _photometric(image: Image, cfg: AugmentConfig, rng: np.random.Generator) -> 
         img[:] = img.mean(axis=2, keepdims=True)
     if rng.random() < cfg.noise_p:
         img += rng.normal(0, rng.uniform(2, 10), size=img.shape).astype(np.float32)
-    return np.clip(img, 0, 255).astype(np.uint8)
+    out: Image = np.clip(img, 0, 255).astype(np.uint8)
+    return out
 
 
 def _cutout(image: Image, mask: Image, rng: np.random.Generator) -> None:

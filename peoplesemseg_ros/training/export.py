@@ -1,0 +1,110 @@
+"""`peoplesemseg export`: a training checkpoint -> deployable ONNX files.
+
+Two variants, both opset 17 with a dynamic batch dimension:
+
+``ids`` (the embedded contract)
+    input ``image`` uint8 RGB NHWC ``[N,544,960,3]``; normalization, the network
+    and the class decision (logit1 > logit0) in the graph; output ``class_ids``
+    uint8 ``[N,544,960]``. The node only resizes.
+``logits`` (TensorRT INT8 calibration, NVIDIA-style pipelines)
+    input ``input`` float32 RGB NCHW ``[N,3,544,960]`` in 0..255 (normalization
+    in the graph: use the ``embedded_float`` / [0,255] preprocessing); output
+    ``logits`` float32 ``[N,2,544,960]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .model import DeployWrapper, LogitsWrapper, ShuffleSeg, ShuffleSegConfig
+
+__all__ = ["add_arguments", "export_onnx", "load_checkpoint_model", "run"]
+
+OPSET = 17
+HEIGHT, WIDTH = 544, 960
+
+
+def load_checkpoint_model(path: Path) -> tuple[ShuffleSeg, dict[str, Any]]:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    config = ShuffleSegConfig.from_dict(state["model_config"])
+    model = ShuffleSeg(config)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, state
+
+
+def export_onnx(model: ShuffleSeg, out: Path, *, variant: str = "ids",
+                height: int = HEIGHT, width: int = WIDTH,
+                metadata: dict[str, str] | None = None) -> Path:
+    """Export ``model`` (eval mode) to ``out``; returns ``out``."""
+    model = model.eval()
+    wrapper: nn.Module
+    if variant == "ids":
+        wrapper = DeployWrapper(model).eval()
+        example = torch.zeros(1, height, width, 3, dtype=torch.uint8)
+        names_in, names_out = ["image"], ["class_ids"]
+    elif variant == "logits":
+        wrapper = LogitsWrapper(model).eval()
+        example = torch.zeros(1, 3, height, width, dtype=torch.float32)
+        names_in, names_out = ["input"], ["logits"]
+    else:
+        raise ValueError(f"variant must be 'ids' or 'logits', got {variant!r}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.onnx")
+    with torch.no_grad():
+        torch.onnx.export(
+            wrapper, (example,), str(tmp), opset_version=OPSET, dynamo=False,
+            input_names=names_in, output_names=names_out,
+            dynamic_axes={names_in[0]: {0: "N"}, names_out[0]: {0: "N"}},
+            do_constant_folding=True,
+        )
+    import onnx
+
+    proto = onnx.load(str(tmp))
+    props = {"model_family": "ShuffleSeg (ShuffleNet-V2 encoder, U-Net decoder)",
+             "classes": "0 background, 1 person", "variant": variant,
+             **(metadata or {})}
+    # The tracer leaves the resize-derived output dims symbolic; they are static.
+    static = [height, width] if variant == "ids" else [2, height, width]
+    dims = proto.graph.output[0].type.tensor_type.shape.dim
+    for dim, size in zip(list(dims)[1:], static, strict=True):
+        dim.Clear()
+        dim.dim_value = size
+    for key, value in props.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, str(value)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(tmp))
+    tmp.replace(out)
+    return out
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", type=Path, help="training checkpoint (best.pt / last.pt)")
+    p.add_argument("--out", type=Path, required=True, help="output .onnx path")
+    p.add_argument("--variant", choices=["ids", "logits"], default="ids")
+    p.add_argument("--height", type=int, default=HEIGHT)
+    p.add_argument("--width", type=int, default=WIDTH)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.checkpoint.is_file():
+        raise SystemExit(f"checkpoint not found: {args.checkpoint}")
+    model, state = load_checkpoint_model(args.checkpoint)
+    meta = {"epoch": str(state.get("epoch")),
+            "val_miou_torch": f"{state.get('metrics', {}).get('miou', float('nan')):.4f}",
+            "train_args": json.dumps({k: str(v) for k, v in state.get("args", {}).items()})}
+    out = export_onnx(model, args.out, variant=args.variant, height=args.height,
+                      width=args.width, metadata=meta)
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()[:12]
+    params = sum(p.numel() for p in model.parameters())
+    print(json.dumps({"onnx": str(out), "bytes": out.stat().st_size, "sha256_12": digest,
+                      "parameters": params, "variant": args.variant}))
+    return 0

@@ -1,0 +1,180 @@
+"""Training pipeline: model, augmentation, dataset reader, train/resume, export, INT8."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training needs the [train] extra (torch)")
+ort = pytest.importorskip("onnxruntime")
+
+from peoplesemseg_ros.training import train as train_mod  # noqa: E402
+from peoplesemseg_ros.training.dataset import read_split  # noqa: E402
+from peoplesemseg_ros.training.export import export_onnx, load_checkpoint_model  # noqa: E402
+from peoplesemseg_ros.training.model import (  # noqa: E402
+    DeployWrapper,
+    ShuffleSegConfig,
+    build_model,
+)
+from peoplesemseg_ros.training.quantize import quantize_int8  # noqa: E402
+from peoplesemseg_ros.training.transforms import AugmentConfig, augment  # noqa: E402
+
+TINY = ShuffleSegConfig(**train_mod.PRESETS["tiny"])
+
+
+def _synthetic_dataset(root: Path, n_train: int = 8, n_val: int = 2) -> Path:
+    """Shared-data layout; 'people' are red upright boxes on a noisy grey background."""
+    rng = np.random.default_rng(0)
+    (root / "synth" / "images").mkdir(parents=True)
+    (root / "synth" / "masks").mkdir(parents=True)
+    (root / "splits").mkdir()
+    lines = []
+    for i in range(n_train + n_val):
+        h, w = (120, 160) if i % 2 else (160, 120)
+        img = rng.integers(60, 140, size=(h, w, 3), dtype=np.uint8)
+        mask = np.zeros((h, w), np.uint8)
+        for _ in range(2):
+            bh, bw = int(rng.integers(20, h // 2)), int(rng.integers(8, w // 4))
+            y, x = int(rng.integers(0, h - bh)), int(rng.integers(0, w - bw))
+            img[y:y + bh, x:x + bw] = (220, 30, 30)
+            mask[y:y + bh, x:x + bw] = 1
+        cv2.imwrite(str(root / "synth" / "images" / f"{i:03d}.jpg"),
+                    cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+        cv2.imwrite(str(root / "synth" / "masks" / f"{i:03d}.png"), mask)
+        lines.append(f"synth/images/{i:03d}.jpg")
+    (root / "splits" / "train.txt").write_text("\n".join(lines[:n_train]) + "\n")
+    (root / "splits" / "val.txt").write_text("\n".join(lines[n_train:]) + "\n")
+    return root
+
+
+def _args(data: Path, out: Path, **kw: object) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    train_mod.add_arguments(parser)
+    ns = parser.parse_args(["--data", str(data), "--out", str(out), "--preset", "tiny",
+                            "--size", "64x96", "--batch-size", "4", "--workers", "0",
+                            "--amp", "off", "--no-progress", "--threads", "1"])
+    for key, value in kw.items():
+        setattr(ns, key, value)
+    return ns
+
+
+def test_model_shapes_and_size() -> None:
+    model = build_model().eval()
+    params = sum(p.numel() for p in model.parameters())
+    assert 200_000 < params < 1_000_000, params  # fp32 ONNX must stay <= 4 MB
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, 544, 960))
+        ids = DeployWrapper(model).eval()(torch.zeros(2, 64, 96, 3, dtype=torch.uint8))
+    assert out.shape == (1, 2, 544, 960)
+    assert ids.shape == (2, 64, 96) and ids.dtype == torch.uint8
+
+
+def test_augment_keeps_image_and_mask_aligned() -> None:
+    rng = np.random.default_rng(1)
+    img = np.full((200, 300, 3), 40, np.uint8)
+    mask = np.zeros((200, 300), np.uint8)
+    img[50:150, 100:160] = (250, 0, 0)
+    mask[50:150, 100:160] = 1
+    geometric_only = AugmentConfig(jitter_p=0, dark_p=0, low_contrast_p=0, gray_p=0, blur_p=0,
+                                   cutout_p=0, noise_p=0)
+    for _ in range(20):
+        out_img, out_mask = augment(img, mask, (96, 160), geometric_only, rng)
+        person = out_mask == 1
+        if person.sum() < 20:
+            continue
+        red = out_img[..., 0] > 150
+        agree = (red[out_mask != 255] == person[out_mask != 255]).mean()
+        assert agree > 0.97, agree
+        assert set(np.unique(out_mask)) <= {0, 1, 255}
+
+
+def test_cutout_clears_mask_under_occluder() -> None:
+    rng = np.random.default_rng(2)
+    img = np.zeros((100, 100, 3), np.uint8)
+    mask = np.ones((100, 100), np.uint8)
+    cfg = AugmentConfig(scale_min=1.0, scale_max=1.0, max_roll_deg=0, flip_p=0, jitter_p=0,
+                        dark_p=0, low_contrast_p=0, gray_p=0, blur_p=0, cutout_p=1.0, noise_p=0)
+    _, out_mask = augment(img, mask, (100, 100), cfg, rng)
+    assert (out_mask == 0).any() and (out_mask == 1).any()
+
+
+def test_loss_falls_when_overfitting_one_batch() -> None:
+    torch.manual_seed(0)
+    model = build_model(config=TINY)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    x = torch.randn(2, 3, 64, 96)
+    y = (x[:, 0] > 0.5).long()  # a learnable, exact rule
+    losses = []
+    for _ in range(40):
+        loss = train_mod.seg_loss(model(x), y, 0.5)
+        opt.zero_grad()
+        loss.backward()  # type: ignore[no-untyped-call]
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.75 * losses[0], losses
+
+
+def test_train_smoke_and_exact_resume(tmp_path: Path) -> None:
+    data = _synthetic_dataset(tmp_path / "data")
+    full = train_mod.train(_args(data, tmp_path / "full", epochs=2))
+    assert {"miou", "loss", "epoch"} <= set(full)
+    lines = (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [0, 1]
+
+    train_mod.train(_args(data, tmp_path / "part", epochs=1))
+    resumed = _args(data, tmp_path / "part", epochs=2, resume=tmp_path / "part" / "last.pt")
+    train_mod.train(resumed)
+    a = torch.load(tmp_path / "full" / "last.pt", weights_only=False)
+    b = torch.load(tmp_path / "part" / "last.pt", weights_only=False)
+    assert a["epoch"] == b["epoch"] == 1 and a["step"] == b["step"]
+    assert a["args"]["lr"] == b["args"]["lr"]
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+
+
+def test_export_parity_and_int8(tmp_path: Path) -> None:
+    data = _synthetic_dataset(tmp_path / "data")
+    train_mod.train(_args(data, tmp_path / "run", epochs=1))
+    model, _ = load_checkpoint_model(tmp_path / "run" / "last.pt")
+    onnx_path = export_onnx(model, tmp_path / "m.onnx", height=64, width=96)
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    (inp,), (out,) = sess.get_inputs(), sess.get_outputs()
+    assert inp.type == "tensor(uint8)" and inp.shape[1:] == [64, 96, 3]
+    assert out.type == "tensor(uint8)" and out.shape[1:] == [64, 96]
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, size=(3, 64, 96, 3), dtype=np.uint8)
+    got = sess.run(None, {inp.name: images})[0]
+    with torch.no_grad():
+        want = DeployWrapper(model).eval()(torch.from_numpy(images)).numpy()
+    assert got.shape == want.shape == (3, 64, 96)
+    assert (got == want).mean() >= 0.999
+
+    logits_path = export_onnx(model, tmp_path / "l.onnx", variant="logits", height=64, width=96)
+    lsess = ort.InferenceSession(str(logits_path), providers=["CPUExecutionProvider"])
+    logits = lsess.run(None, {"input": images.transpose(0, 3, 1, 2).astype(np.float32)})[0]
+    assert logits.shape == (3, 2, 64, 96)
+    assert ((logits[:, 1] > logits[:, 0]).astype(np.uint8) == want).mean() >= 0.999
+
+    calib = sorted((data / "synth" / "images").glob("*.jpg"))[:4]
+    q = quantize_int8(onnx_path, tmp_path / "q.onnx", calib)
+    qsess = ort.InferenceSession(str(q), providers=["CPUExecutionProvider"])
+    qnodes = {n.op_type for n in __import__("onnx").load(str(q)).graph.node}
+    assert "QuantizeLinear" in qnodes and "DequantizeLinear" in qnodes
+    assert qsess.run(None, {inp.name: images})[0].shape == (3, 64, 96)
+
+
+def test_read_split_on_shared_data(shared_data: Path) -> None:
+    root = shared_data / "train"
+    val = read_split(root, "val")
+    train = read_split(root, "train")
+    assert len(val) == 194 and len(train) == 1802
+    assert all(s.mask.is_file() for s in val)
+    free = read_split(root, "train", redistributable=True)
+    sources = {s.source for s in free}
+    assert not sources & {"camvid", "humanseg", "davis2016"}
+    assert 0 < len(free) < len(train)
