@@ -8,10 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from tiny_models import RED, make_model
 
 from peoplesemseg_ros.cli import main
 from peoplesemseg_ros.evaluate import Confusion, brightness_bucket, size_bucket
-from tiny_models import RED, make_model
 
 
 def _scene(folder: Path, masks: Path, name: str, box: tuple[int, int, int, int],
