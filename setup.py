@@ -2,16 +2,17 @@
 
 from glob import glob
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 package_name = "peoplesemseg_ros"
 
 setup(
     name=package_name,
     version="0.1.0",
-    packages=find_packages(exclude=["test", "test.*"]),
+    # namespace discovery also lists the data folders (models/, data/...) as packages
+    packages=find_namespace_packages(include=[package_name, f"{package_name}.*"]),
     package_data={package_name: ["py.typed", "models/*.onnx", "models/*.md", "models/*.json",
-                                 "data/*", "data/**/*"]},
+                                 "data/*", "data/*/*"]},
     include_package_data=True,
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
