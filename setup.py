@@ -34,7 +34,6 @@ setup(
     description="People semantic segmentation for ROS 2 robots: masks, overlay, person "
     "occupancy grid and people scan, TensorRT on GPU or ONNX Runtime on CPU.",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "peoplesemseg_node = peoplesemseg_ros.node:main",
