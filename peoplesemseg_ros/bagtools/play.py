@@ -74,7 +74,8 @@ def play_bag(path: Path, options: PlayOptions) -> dict[str, Any]:
                                     options)
         conns = [c for c in reader.connections if c.topic in pubs]
         if not conns:
-            raise BagError("nothing to play: no topic with an installed message type")
+            raise BagError("nothing to play: no topic with an installed message type ("
+                           + "; ".join(f"{t}: {why}" for t, why in sorted(skipped.items())) + ")")
         clock_pub = clock_cls = None
         if options.clock:
             clock_cls = message_class("rosgraph_msgs/msg/Clock")
