@@ -170,11 +170,52 @@ def compressed_to_rgb(msg: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> NDArray
     raw = _buffer(msg.data)
     if raw.size == 0:
         raise ImageConversionError("zero_size", "empty compressed data")
-    bgr = cv2.imdecode(raw, cv2.IMREAD_COLOR)
+    declared = _declared_size(raw[:_HEADER_SCAN].tobytes())
+    if declared is not None and declared[0] * declared[1] > max_pixels:
+        # refuse from the header: decoding would allocate the declared size first
+        _check_size(declared[1], declared[0], max_pixels)
+    try:
+        bgr = cv2.imdecode(raw, cv2.IMREAD_COLOR)
+    except cv2.error as exc:  # OpenCV asserts on sizes beyond its own limits
+        raise ImageConversionError("corrupt", f"{raw.size} bytes do not decode as "
+                                   f"{fmt or 'image'}: {str(exc).strip()[-160:]}") from exc
     if bgr is None or bgr.size == 0:
         raise ImageConversionError("corrupt", f"{raw.size} bytes do not decode as {fmt or 'image'}")
     _check_size(int(bgr.shape[0]), int(bgr.shape[1]), max_pixels)
     return _cvt(bgr, cv2.COLOR_BGR2RGB)
+
+
+_HEADER_SCAN: Final = 1 << 16
+_JPEG_SOF: Final = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD,
+                              0xCE, 0xCF})
+
+
+def _declared_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) a PNG IHDR or JPEG SOF header declares; None when not found."""
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24 and head[12:16] == b"IHDR":
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if head[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 4 <= len(head):
+        if head[i] != 0xFF:
+            return None
+        marker = head[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):  # standalone markers
+            i += 2
+            continue
+        if marker in (0xD9, 0xDA):  # end of image / start of scan before any frame header
+            return None
+        if marker in _JPEG_SOF:
+            if i + 9 > len(head):
+                return None
+            return int.from_bytes(head[i + 7:i + 9], "big"), int.from_bytes(head[i + 5:i + 7],
+                                                                            "big")
+        i += 2 + int.from_bytes(head[i + 2:i + 4], "big")
+    return None
 
 
 @dataclass(frozen=True)
