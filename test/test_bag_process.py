@@ -176,3 +176,73 @@ def test_refuses_to_overwrite(tmp_path: Path, model: Path,
 ])
 def test_camera_namespace(topic: str, msgtype: str, ns: str) -> None:
     assert camera_namespace(topic, msgtype) == ns
+
+
+PARAMS = """\
+/**:
+  ros__parameters:
+    base_frame: robot_base
+    camera_pose: [0.2, 0.0, 1.2, 0.0, 0.35, 0.0]
+    occupancy:
+      resolution: 0.1
+      width: 80
+      height: 60
+      origin: [0.0, -3.0]
+    scan:
+      angle_increment: 0.01
+"""
+
+
+def test_occupancy_and_scan_from_the_params_file(tmp_path: Path, model: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from peoplesemseg_ros.occupancy import (
+        CameraModel,
+        CameraPose,
+        OccupancyConfig,
+        OccupancyMapper,
+    )
+    from peoplesemseg_ros.params import load_params_file
+
+    params = tmp_path / "params.yaml"
+    params.write_text(PARAMS)
+    src = build_input(tmp_path / "in", "mcap")
+    summary = _process(capsys, model, src, tmp_path / "out", "--params", str(params))
+    assert summary["masks"] == 2 * FRAMES
+    out = _by_topic(read_bag(tmp_path / "out"))
+    # /left has no camera_info: no occupancy for it; /front gets one grid and scan per frame.
+    assert "/left/person_occupancy" not in out and "/left/people_scan" not in out
+    grids, scans = out["/front/person_occupancy"], out["/front/people_scan"]
+    assert len(grids) == len(scans) == FRAMES
+    cfg = load_params_file(params)
+    info = deserialize(out["/front/camera_info"][0])
+    occ = OccupancyConfig(**cfg.occupancy_kwargs())
+    mapper = OccupancyMapper(CameraModel.from_camera_info(info),
+                             CameraPose(0.2, 0.0, 1.2, 0.0, 0.35, 0.0), occ)
+    for mask_m, grid_m, scan_m, img_m in zip(out["/front/mask"], grids, scans,
+                                              out["/front/image"], strict=True):
+        assert grid_m.timestamp == scan_m.timestamp == img_m.timestamp
+        grid, scan, mask = deserialize(grid_m), deserialize(scan_m), deserialize(mask_m)
+        assert stamp_ns(grid) == stamp_ns(scan) == stamp_ns(deserialize(img_m))
+        assert grid.header.frame_id == scan.header.frame_id == "robot_base"
+        assert (grid.info.width, grid.info.height) == (80, 60)
+        assert grid.info.resolution == pytest.approx(0.1)  # float32 in the message
+        expected = mapper.process(np.asarray(mask.data).reshape(mask.height, mask.width))
+        assert np.array_equal(np.asarray(grid.data), expected.grid.reshape(-1))
+        assert np.array_equal(np.asarray(scan.ranges), expected.ranges)
+        assert (np.asarray(grid.data) == 100).any()  # the red "person" stands on the floor
+        assert np.isfinite(np.asarray(scan.ranges)).any()
+    # --no-occupancy leaves them out.
+    _process(capsys, model, src, tmp_path / "plain", "--params", str(params), "--no-occupancy")
+    assert not any(m.topic.endswith(("person_occupancy", "people_scan"))
+                   for m in read_bag(tmp_path / "plain"))
+
+
+def test_bad_params_file(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = build_input(tmp_path / "in", "mcap")
+    params = tmp_path / "params.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    mask_value: 300\n")
+    code, _, err = run_cli(capsys, ["bag", "process", str(src), str(tmp_path / "out"),
+                                    "--params", str(params), "--no-progress"])
+    assert code == 2
+    assert "mask_value" in err
+    assert not (tmp_path / "out").exists()

@@ -240,7 +240,10 @@ def _camera_info(store: Any, cam: _Camera, conn: Connection, stamp: int, raw: by
     except SerdeError as err:
         _bad(summary, conn.topic, stamp, "corrupt_cdr", str(err))
         return
-    cam.extra.on_camera_info(msg)
+    try:
+        cam.extra.on_camera_info(msg)
+    except ValueError as err:  # e.g. zero focal length, unknown distortion model
+        _bad(summary, conn.topic, stamp, "bad_camera_info", str(err))
 
 
 def _process_frame(writer: Writer, store: Any, pipeline: Pipeline, cam: _Camera,
