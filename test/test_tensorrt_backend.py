@@ -35,6 +35,7 @@ from peoplesemseg_ros.backends.engine import (
     fast_precisions_from_cc,
     fp16_onnx_bytes,
     onnx_input,
+    parse_hint,
     qdq_required_message,
     resolve_precision,
 )
@@ -228,6 +229,14 @@ def test_precision_falls_back_to_fp32_with_a_reason() -> None:
 def test_qdq_message_says_how_to_make_the_model() -> None:
     msg = qdq_required_message(EMBEDDED, "10.13.0.35")
     assert "QDQ" in msg and "peoplesemseg quantize" in msg and "10.13.0.35" in msg
+
+
+def test_parse_hint_for_asymmetric_qdq() -> None:
+    err = ("In node 3 (parseGraph): INVALID_NODE: Assertion failed: shiftIsAllZeros(zeroPoint) "
+           "&& \"TensorRT only supports symmetric quantization. The zero point for the "
+           "QuantizeLinear/DequantizeLinear operator must be all zeros.\"")
+    assert "ActivationSymmetric=True" in parse_hint(err)
+    assert parse_hint("Unsupported ONNX data type: BFLOAT16") == ""
 
 
 def test_onnx_input_of_the_embedded_models() -> None:

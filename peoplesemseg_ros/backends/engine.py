@@ -42,6 +42,7 @@ __all__ = [
     "fast_precisions_from_cc",
     "fp16_onnx_bytes",
     "onnx_input",
+    "parse_hint",
     "qdq_required_message",
     "resolve_precision",
     "run",
@@ -107,6 +108,15 @@ def qdq_required_message(model: Path, trt_version: str) -> str:
             "build from it with --precision int8; or build fp16")
 
 
+def parse_hint(errors: str) -> str:
+    """Advice for ONNX parser errors we know the cause of ("" otherwise)."""
+    low = errors.lower()
+    if "symmetric" in low or "zero point" in low or "zero_point" in low:
+        return (". TensorRT reads only signed, symmetric INT8 Q/DQ (zero point 0): quantize with "
+                "activation_type QInt8, weight_type QInt8 and ActivationSymmetric=True")
+    return ""
+
+
 def fp16_onnx_bytes(path: Path) -> bytes:
     """The float ONNX with FP16 weights and activations (I/O types kept)."""
     try:
@@ -158,7 +168,8 @@ def build_engine(model: Path, key: EngineKey, *, cc: tuple[int, int],
         ok = parser.parse_from_file(str(model))
     if not ok:
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise ModelLoadError(f"TensorRT {trt.__version__} cannot parse {model}: {errors}")
+        raise ModelLoadError(f"TensorRT {trt.__version__} cannot parse {model}: {errors}"
+                             + parse_hint(errors))
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace)
     profile = builder.create_optimization_profile()

@@ -174,6 +174,8 @@ def trt_logger() -> Any:
 
             def log(self, severity: Any, msg: str) -> None:
                 level = levels.get(severity, logging.INFO)
+                if level < logging.WARNING and not log.isEnabledFor(level):
+                    return  # the builder's many INFO / VERBOSE lines: skip cheaply
                 if level >= logging.ERROR:
                     self.errors.append(msg)
                     del self.errors[:-20]
