@@ -30,9 +30,13 @@ __all__ = [
     "SUPPORTED_ENCODINGS",
     "ImageConversionError",
     "ImageFields",
+    "check_compressed",
+    "check_image",
     "compressed_to_rgb",
     "fill_image",
     "image_to_rgb",
+    "read_rgb",
+    "write_rgb",
     "mask_to_image_fields",
     "rgb_to_image_fields",
 ]
@@ -95,17 +99,16 @@ def _buffer(data: Any) -> NDArray[np.uint8]:
     return np.frombuffer(data, dtype=np.uint8)
 
 
-def image_to_rgb(msg: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> NDArray[np.uint8]:
-    """sensor_msgs/Image -> uint8 RGB ``HxWx3`` (a fresh, C-contiguous array).
+def check_image(msg: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Validate an Image's fields without touching a pixel (O(1); cheap enough for a callback).
 
-    16-bit encodings are scaled to 8 bits (top byte); mono is replicated to 3
-    channels; yuv422 (UYVY) / yuv422_yuy2 (YUYV) and Bayer are converted with
-    OpenCV (through rosbags-image's conversion table for the Bayer patterns).
+    Raises :class:`ImageConversionError` exactly as :func:`image_to_rgb` would for
+    ``unknown_encoding``, ``zero_size``, ``too_large``, ``bad_step`` and ``bad_length``.
     """
     encoding = str(msg.encoding)
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     try:
-        bpp, dtype_name, channels = _ENC[encoding]
+        bpp = _ENC[encoding][0]
     except KeyError:
         raise ImageConversionError(
             "unknown_encoding",
@@ -116,10 +119,25 @@ def image_to_rgb(msg: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> NDArray[np.u
     row = width * bpp
     if step < row:
         raise ImageConversionError("bad_step", f"step {step} < width*{bpp} = {row}")
-    raw = _buffer(msg.data)
-    if raw.size != step * height:
+    size = _buffer(msg.data).size
+    if size != step * height:
         raise ImageConversionError(
-            "bad_length", f"data has {raw.size} bytes, step*height = {step * height}")
+            "bad_length", f"data has {size} bytes, step*height = {step * height}")
+
+
+def image_to_rgb(msg: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> NDArray[np.uint8]:
+    """sensor_msgs/Image -> uint8 RGB ``HxWx3`` (a fresh, C-contiguous array).
+
+    16-bit encodings are scaled to 8 bits (top byte); mono is replicated to 3
+    channels; yuv422 (UYVY) / yuv422_yuy2 (YUYV) and Bayer are converted with
+    OpenCV (through rosbags-image's conversion table for the Bayer patterns).
+    """
+    check_image(msg, max_pixels)
+    encoding = str(msg.encoding)
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    bpp, dtype_name, channels = _ENC[encoding]
+    row = width * bpp
+    raw = _buffer(msg.data)
     rows = raw.reshape(height, step)
     if step != row:
         rows = rows[:, :row]
@@ -157,11 +175,11 @@ def image_to_rgb(msg: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> NDArray[np.u
     return rgb
 
 
-def compressed_to_rgb(msg: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> NDArray[np.uint8]:
-    """sensor_msgs/CompressedImage (jpeg / png) -> uint8 RGB ``HxWx3``.
+def check_compressed(msg: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Validate a CompressedImage's format, size and declared (header) pixel count, cheaply.
 
-    ``format`` may be a bare ``jpeg`` / ``png`` or image_transport's
-    ``"bgr8; jpeg compressed bgr8"`` form; compressedDepth is refused.
+    Raises ``unsupported_format``, ``zero_size`` or ``too_large`` as
+    :func:`compressed_to_rgb` would; a corrupt payload is only found by decoding.
     """
     fmt = str(getattr(msg, "format", "")).lower()
     if "compresseddepth" in fmt or (fmt and not any(k in fmt for k in ("jpeg", "jpg", "png"))):
@@ -174,6 +192,17 @@ def compressed_to_rgb(msg: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> NDArray
     if declared is not None and declared[0] * declared[1] > max_pixels:
         # refuse from the header: decoding would allocate the declared size first
         _check_size(declared[1], declared[0], max_pixels)
+
+
+def compressed_to_rgb(msg: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> NDArray[np.uint8]:
+    """sensor_msgs/CompressedImage (jpeg / png) -> uint8 RGB ``HxWx3``.
+
+    ``format`` may be a bare ``jpeg`` / ``png`` or image_transport's
+    ``"bgr8; jpeg compressed bgr8"`` form; compressedDepth is refused.
+    """
+    check_compressed(msg, max_pixels)
+    fmt = str(getattr(msg, "format", "")).lower()
+    raw = _buffer(msg.data)
     try:
         bgr = cv2.imdecode(raw, cv2.IMREAD_COLOR)
     except cv2.error as exc:  # OpenCV asserts on sizes beyond its own limits
@@ -216,6 +245,17 @@ def _declared_size(head: bytes) -> tuple[int, int] | None:
                                                                             "big")
         i += 2 + int.from_bytes(head[i + 2:i + 4], "big")
     return None
+
+
+def read_rgb(path: Any) -> NDArray[np.uint8] | None:
+    """An image file as uint8 RGB ``HxWx3``; None when it cannot be read."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    return None if bgr is None else _cvt(bgr, cv2.COLOR_BGR2RGB)
+
+
+def write_rgb(path: Any, rgb: NDArray[np.uint8]) -> bool:
+    """Write an RGB image (PNG/JPEG by extension); False on failure."""
+    return bool(cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)))
 
 
 @dataclass(frozen=True)
