@@ -27,6 +27,8 @@ from peoplesemseg_ros import faults
 from peoplesemseg_ros.images import (
     SUPPORTED_ENCODINGS,
     ImageConversionError,
+    check_compressed,
+    check_image,
     compressed_to_rgb,
     image_to_rgb,
 )
@@ -110,6 +112,13 @@ def test_fuzz_image_fields(msg: Image) -> None:
         assert reason == "too_large"
     elif reason == "ok":
         assert len(msg.data) == msg.step * msg.height
+    # the node's O(1) callback-side check agrees with the full conversion
+    try:
+        check_image(msg, max_pixels=CAP)
+        quick = "ok"
+    except ImageConversionError as exc:
+        quick = exc.reason
+    assert quick == reason
 
 
 # --- sensor_msgs/CompressedImage ---------------------------------------------------------------
@@ -157,6 +166,12 @@ def test_fuzz_compressed_payloads(payload: tuple[str, bytes]) -> None:
         assert reason == "unsupported_format"
     elif not data:
         assert reason == "zero_size"
+    try:
+        check_compressed(m, max_pixels=CAP)
+        quick = "ok"
+    except ImageConversionError as exc:
+        quick = exc.reason
+    assert quick == reason or (quick == "ok" and reason in ("ok", "corrupt", "too_large"))
 
 
 @pytest.mark.parametrize(("make", "size"), [
