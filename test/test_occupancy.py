@@ -420,3 +420,12 @@ def test_camera_model_from_camera_info_messages() -> None:
     # A rectified stream: empty d / no model means no distortion.
     rect = CameraModel.from_camera_info(CameraInfo(width=W, height=H, k=K.ravel().tolist()))
     assert not rect.has_distortion
+
+
+def test_bench_reports_percentiles_of_a_real_scene() -> None:
+    from peoplesemseg_ros.occupancy_bench import bench_occupancy
+
+    out = bench_occupancy(width=320, height=184, repeats=5, warmup=1)
+    assert {"p50_ms", "p95_ms", "cpu_p50_ms", "lut_build_ms"} <= out.keys()
+    assert 0 < float(out["p50_ms"]) <= float(out["p95_ms"]) <= float(out["max_ms"])
+    assert int(out["foot_points"]) > 20 and int(out["person_pixels"]) > 1000
