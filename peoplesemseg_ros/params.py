@@ -132,6 +132,15 @@ SCHEMA: Final[tuple[ParamSpec, ...]] = (
     ParamSpec("batch_window_ms", "float", 0.0, "with max_batch > 1: how long the worker waits "
               "for frames of other cameras before running a partial batch", min=0.0,
               max=1000.0, dynamic=True),
+    # --- health (diagnostics levels) ---
+    ParamSpec("input_timeout", "float", 5.0, "diagnostics WARN when a camera sent no image for "
+              "this long while active [s]; 0: never", min=0.0, max=3600.0, dynamic=True),
+    ParamSpec("min_output_ratio", "float", 0.1, "diagnostics WARN when masks out per second fall "
+              "below this fraction of images in per second (rate-limited input excluded); 0: "
+              "never", min=0.0, max=1.0, dynamic=True),
+    ParamSpec("max_consecutive_failures", "int", 3, "diagnostics ERROR after this many inference "
+              "failures in a row (each failed frame is dropped and counted); OK again after the "
+              "next success", min=1, max=10000, dynamic=True),
     ParamSpec("autostart", "bool", True, "configure and activate at start; false: wait for "
               "lifecycle transitions", read_only=True),
     # --- outputs ---
@@ -254,6 +263,9 @@ class NodeConfig:
     max_image_pixels: int
     max_rate_hz: float
     batch_window_ms: float
+    input_timeout: float
+    min_output_ratio: float
+    max_consecutive_failures: int
     autostart: bool
     mask_value: int
     overlay_alpha: float
