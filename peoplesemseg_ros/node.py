@@ -28,6 +28,8 @@ from .camera import CameraState, Frame, Mailbox, input_qos, now, output_qos, top
 from .diagnostics import NodeStats, to_status
 from .images import (
     ImageConversionError,
+    check_compressed,
+    check_image,
     compressed_to_rgb,
     fill_image,
     image_to_rgb,
@@ -70,6 +72,7 @@ class PeopleSegNode(LifecycleNode):
         self._active = False
         self._rr = 0  # round-robin start for fairness between cameras
         self.cameras: dict[str, CameraState] = {}
+        self._last_rx: dict[str, float] = {}  # camera -> time of its newest image (or activate)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_timer = self.create_timer(1.0, self._publish_diagnostics)
         self._occupancy_enabled = _occupancy is not None
@@ -200,8 +203,22 @@ class PeopleSegNode(LifecycleNode):
     # ------------------------------------------------------------------ callbacks
     def _on_image(self, cam: CameraState, msg: Any) -> None:
         self.stats.count(cam.name, "received")
+        self._last_rx[cam.name] = now()
+        try:  # O(1) field checks here: a bad frame never takes a good frame's mailbox slot
+            if isinstance(msg, CompressedImage):
+                check_compressed(msg, self.config.max_image_pixels)
+            else:
+                check_image(msg, self.config.max_image_pixels)
+        except ImageConversionError as exc:
+            self._reject(cam, exc)
+            return
         if cam.mailbox.put(Frame(cam.name, msg, now())):
             self.stats.count(cam.name, "dropped")
+
+    def _reject(self, cam: CameraState, exc: ImageConversionError) -> None:
+        self.stats.reject(exc.reason)
+        self.get_logger().warning(f"skipping a frame on {topic(cam.name, 'image')}: {exc}",
+                                  throttle_duration_sec=_THROTTLE_S)
 
     def _on_info(self, cam: CameraState, msg: CameraInfo) -> None:
         cam.camera_info = msg
@@ -267,10 +284,7 @@ class PeopleSegNode(LifecycleNode):
             try:
                 items.append((cam, frame, self._convert(frame)))
             except ImageConversionError as exc:
-                self.stats.reject(exc.reason)
-                self.get_logger().warning(
-                    f"skipping a frame on {topic(cam.name, 'image')}: {exc}",
-                    throttle_duration_sec=_THROTTLE_S)
+                self._reject(cam, exc)
         if not items:
             return
         t1 = now()
