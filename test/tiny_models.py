@@ -12,12 +12,21 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-__all__ = ["RED", "make_model", "make_unsupported_model", "red_person_truth"]
+__all__ = ["RED", "make_model", "make_unsupported_model", "read_png", "red_person_truth"]
 
 RED = (220, 30, 30)
 
 _DT = {"uint8": TensorProto.UINT8, "float32": TensorProto.FLOAT, "float16": TensorProto.FLOAT16,
        "int32": TensorProto.INT32, "int64": TensorProto.INT64}
+
+
+def read_png(path: Path, flags: int = -1) -> np.ndarray:
+    """cv2.imread that fails loudly (IMREAD_UNCHANGED by default)."""
+    import cv2
+
+    img = cv2.imread(str(path), flags)
+    assert img is not None, f"cannot read {path}"
+    return np.asarray(img)
 
 
 def red_person_truth(rgb: np.ndarray, threshold: float = 64) -> np.ndarray:
