@@ -109,7 +109,10 @@ def test_stub_only_tensorrt_folder_is_not_taken_for_tensorrt(
     (tmp_path / "tensorrt" / "__init__.pyi").write_text("__version__: str\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "tensorrt", raising=False)
-    ok, why = tensorrt_available()
+    try:
+        ok, why = tensorrt_available()
+    finally:
+        sys.modules.pop("tensorrt", None)  # do not leave the bare namespace package imported
     assert ok is False and "stubs" in why
 
 
