@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from functools import cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -429,3 +430,18 @@ def test_bench_reports_percentiles_of_a_real_scene() -> None:
     assert {"p50_ms", "p95_ms", "cpu_p50_ms", "lut_build_ms"} <= out.keys()
     assert 0 < float(out["p50_ms"]) <= float(out["p95_ms"]) <= float(out["max_ms"])
     assert int(out["foot_points"]) > 20 and int(out["person_pixels"]) > 1000
+
+
+def test_readme_figure_command_renders_the_committed_figure_size(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "occupancy.png"
+    subprocess.run([sys.executable, str(repo / "tools" / "occupancy_figure.py"), "--out",
+                    str(out)], check=True, capture_output=True)
+    new, committed = cv2.imread(str(out)), cv2.imread(str(repo / "docs" / "occupancy.png"))
+    assert new is not None and committed is not None
+    assert new.shape == committed.shape
+    # Same scene, same pixels up to anti-aliasing differences between OpenCV builds.
+    assert np.mean(np.abs(new.astype(int) - committed.astype(int)) > 8) < 0.01
