@@ -17,13 +17,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from . import params
+from . import health, params
 from .camera import CameraState, Frame, Mailbox, input_qos, now, output_qos, topic
 from .diagnostics import NodeStats, to_status
 from .images import (
@@ -73,6 +73,8 @@ class PeopleSegNode(LifecycleNode):
         self._rr = 0  # round-robin start for fairness between cameras
         self.cameras: dict[str, CameraState] = {}
         self._last_rx: dict[str, float] = {}  # camera -> time of its newest image (or activate)
+        self._failures = 0  # inference batches failed in a row
+        self._failure_msg = ""
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_timer = self.create_timer(1.0, self._publish_diagnostics)
         self._occupancy_enabled = _occupancy is not None
@@ -130,6 +132,8 @@ class PeopleSegNode(LifecycleNode):
                 CameraInfo, topic(name, "camera_info"), lambda m, c=cam: self._on_info(c, m),
                 qos))
         self._stop.clear()
+        self._last_rx = dict.fromkeys(self.cameras, now())
+        self._failures = 0
         self._active = True
         self._worker = threading.Thread(target=self._work, name="peoplesemseg-worker",
                                         daemon=True)
@@ -264,6 +268,8 @@ class PeopleSegNode(LifecycleNode):
                 self._process(batch)
             except Exception as exc:  # the node never dies on one bad batch: count, log
                 self.stats.error(type(exc).__name__)
+                self._failures += 1
+                self._failure_msg = f"{type(exc).__name__}: {exc}"
                 self.get_logger().error(f"processing failed: {type(exc).__name__}: {exc}",
                                         throttle_duration_sec=_THROTTLE_S)
 
@@ -289,6 +295,7 @@ class PeopleSegNode(LifecycleNode):
             return
         t1 = now()
         masks = pipe.segment([rgb for _, _, rgb in items], mask_value=cfg.mask_value)
+        self._failures = 0
         self.stats.add_latency("convert", t1 - t0)
         for stage, seconds in pipe.last_timings.items():
             self.stats.add_latency(stage, seconds)
@@ -361,15 +368,14 @@ class PeopleSegNode(LifecycleNode):
                 "cameras": ",".join(self.cameras) or "(default)"}
         if self.last_error:
             info["last_error"] = self.last_error
-        if self.last_error:
-            level, message = DiagnosticStatus.ERROR, f"configure failed: {self.last_error}"
-        elif self.state_label != "active":
-            level, message = DiagnosticStatus.WARN, f"not active ({self.state_label})"
-        else:
-            level, message = DiagnosticStatus.OK, (
-                f"{snap['output_fps']:.1f} fps out, {snap['dropped']} dropped, "
-                f"{sum(snap['rejected'].values())} rejected")
-        lvl = level[0] if isinstance(level, bytes) else int(level)
+        cfg = self.config
+        verdict = health.evaluate(
+            state=self.state_label, last_error=self.last_error, failures=self._failures,
+            failure_message=self._failure_msg, snap=snap, last_rx=self._last_rx, now=now(),
+            input_timeout=cfg.input_timeout, min_output_ratio=cfg.min_output_ratio,
+            max_consecutive_failures=cfg.max_consecutive_failures, max_rate_hz=cfg.max_rate_hz)
+        info["consecutive_failures"] = str(self._failures)
+        lvl, message = verdict.level, verdict.message
         arr = DiagnosticArray()
         arr.header.stamp = self.get_clock().now().to_msg()
         arr.status = [to_status(f"{self.get_name()}: people segmentation",
