@@ -36,6 +36,7 @@ from peoplesemseg_ros.backends.engine import (
     fp16_onnx_bytes,
     onnx_input,
     parse_hint,
+    qdq_problems,
     qdq_required_message,
     resolve_precision,
 )
@@ -240,6 +241,30 @@ def test_parse_hint_for_asymmetric_qdq() -> None:
            "QuantizeLinear/DequantizeLinear operator must be all zeros.\"")
     assert "ActivationSymmetric=True" in parse_hint(err)
     assert parse_hint("Unsupported ONNX data type: BFLOAT16") == ""
+
+
+def _qdq_model(path: Path, zp_dtype: type, zp: int) -> Path:
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.array(0.02, np.float32), "s"),
+             numpy_helper.from_array(np.array(zp, zp_dtype), "z")]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], name="q0"),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"], name="dq0")]
+    graph = helper.make_graph(
+        nodes, "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4, 4])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    return path
+
+
+def test_qdq_problems_flags_what_tensorrt_rejects(tmp_path: Path) -> None:
+    assert qdq_problems(_qdq_model(tmp_path / "s8.onnx", np.int8, 0)) == []
+    u8 = qdq_problems(_qdq_model(tmp_path / "u8.onnx", np.uint8, 128))
+    assert len(u8) == 2 and "uint8" in u8[0] and "'q0'" in u8[0]
+    asym = qdq_problems(_qdq_model(tmp_path / "a8.onnx", np.int8, 3))
+    assert len(asym) == 2 and "nonzero zero point" in asym[0]
+    assert qdq_problems(EMBEDDED) == []  # float model: no Q/DQ at all
 
 
 def test_onnx_input_of_the_embedded_models() -> None:

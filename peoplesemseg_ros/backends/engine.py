@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .engine_cache import CacheResult, EngineCache, EngineKey, atomic_write_bytes, sha256_file
 from .errors import BackendError, ModelLoadError
 from .tensorrt import _CudaContext, tensorrt_available, trt_logger, trt_version_tuple
@@ -43,6 +45,7 @@ __all__ = [
     "fp16_onnx_bytes",
     "onnx_input",
     "parse_hint",
+    "qdq_problems",
     "qdq_required_message",
     "resolve_precision",
     "run",
@@ -117,6 +120,36 @@ def parse_hint(errors: str) -> str:
     return ""
 
 
+def qdq_problems(path: Path) -> list[str]:
+    """Why TensorRT would reject this QDQ ONNX (empty: fine, no Q/DQ, or ``onnx`` missing).
+
+    TensorRT reads only signed INT8 Q/DQ with zero point 0 (symmetric); ONNX Runtime's
+    default static quantization (uint8 activations, asymmetric) is not accepted.
+    """
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        return []
+    graph = onnx.load(str(path), load_external_data=False).graph
+    inits = {t.name: t for t in graph.initializer}
+    consts = {o: a.t for n in graph.node if n.op_type == "Constant" for o in n.output
+              for a in n.attribute if a.name == "value"}
+    problems: list[str] = []
+    for node in graph.node:
+        if node.op_type not in ("QuantizeLinear", "DequantizeLinear") or len(node.input) < 3:
+            continue
+        zp = inits.get(node.input[2]) or consts.get(node.input[2])
+        if zp is None:
+            continue
+        z = numpy_helper.to_array(zp)
+        if z.dtype == np.uint8:
+            problems.append(f"{node.op_type} {node.name!r} is uint8 (TensorRT needs int8)")
+        elif z.dtype == np.int8 and bool(np.any(z != 0)):
+            problems.append(f"{node.op_type} {node.name!r} has a nonzero zero point")
+    return problems
+
+
 def fp16_onnx_bytes(path: Path) -> bytes:
     """The float ONNX with FP16 weights and activations (I/O types kept)."""
     try:
@@ -180,6 +213,11 @@ def build_engine(model: Path, key: EngineKey, *, cc: tuple[int, int],
         config.set_flag(trt.BuilderFlag.FP16)
     calibrator: Any = None
     if precision == "int8":
+        problems = qdq_problems(model)
+        if problems:
+            raise ModelLoadError(
+                f"{model} is not a TensorRT-compatible QDQ model ({len(problems)} Q/DQ nodes, "
+                f"e.g. {problems[0]}){parse_hint('zero point')}")
         if _has_qdq(trt, network):
             if not strongly_typed:
                 config.set_flag(trt.BuilderFlag.INT8)
