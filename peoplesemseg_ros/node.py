@@ -118,6 +118,14 @@ class PeopleSegNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         cfg = self.config
+        if self.pipeline is None:  # freed by deactivate: load the configured model again
+            try:
+                self.pipeline = Pipeline(cfg.pipeline_config())
+            except Exception as exc:  # the node stays inactive; activate can be retried
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.get_logger().error(f"activate failed, staying inactive: {self.last_error}")
+                return TransitionCallbackReturn.FAILURE
+            self.last_error = ""
         qos = input_qos(cfg)
         compressed = cfg.input_transport == "compressed"
         for name, cam in self.cameras.items():
@@ -148,6 +156,9 @@ class PeopleSegNode(LifecycleNode):
                 self.destroy_subscription(sub)
             cam.subs.clear()
             cam.mailbox.clear()
+        if self.pipeline is not None:  # free the backend (GPU / CPU memory) while inactive
+            self.pipeline.close()
+            self.pipeline = None
         self.state_label = "inactive"
         return TransitionCallbackReturn.SUCCESS
 
