@@ -78,6 +78,11 @@ def test_auto_falls_back_to_onnxruntime_with_the_reason() -> None:
     name, why = select_backend("auto")
     assert name == "onnxruntime"
     assert TRT_WHY in why
+    import onnxruntime as ort
+
+    on_gpu = "CUDAExecutionProvider" in ort.get_available_providers()
+    assert ("CUDA execution provider (GPU)" in why) is on_gpu
+    assert ("ONNX Runtime on CPU" in why) is not on_gpu
 
 
 @no_gpu_here

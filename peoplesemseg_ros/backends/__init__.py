@@ -91,7 +91,18 @@ def select_backend(requested: str) -> tuple[str, str]:
     ok, why = tensorrt_available()
     if ok:
         return "tensorrt", why
-    return "onnxruntime", f"TensorRT not usable ({why})"
+    return "onnxruntime", f"TensorRT not usable ({why}); {_onnxruntime_device()}"
+
+
+def _onnxruntime_device() -> str:
+    """Where the onnxruntime backend will run: its CUDA provider when this build has one."""
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        return f"onnxruntime does not import either ({exc})"
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        return "ONNX Runtime with the CUDA execution provider (GPU)"
+    return "ONNX Runtime on CPU (no CUDA execution provider in this onnxruntime build)"
 
 
 def create_backend(name: str, model_path: Path, options: BackendOptions | None = None) -> Backend:
