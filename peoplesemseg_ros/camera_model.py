@@ -15,8 +15,10 @@ Pixels
 
 Distortion models (``sensor_msgs/CameraInfo.distortion_model``)
     ``plumb_bob`` (k1, k2, p1, p2, k3), ``rational_polynomial``
-    (k1, k2, p1, p2, k3, k4, k5, k6), ``equidistant`` (fisheye k1..k4) and ``""``
-    / ``none`` (rectified image: no distortion). Missing coefficients are zero.
+    (k1, k2, p1, p2, k3, k4, k5, k6), ``equidistant`` (fisheye k1..k4; also
+    accepted as ``fisheye``) and ``""`` / ``none`` (rectified image: no
+    distortion). Missing coefficients are zero; another model name raises
+    ValueError naming the supported ones.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ DISTORTION_MODELS = ("plumb_bob", "rational_polynomial", "equidistant", "")
 
 # Columns: the optical x (right), y (down), z (forward) axes expressed in the body frame.
 R_BODY_OPTICAL: F64 = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+
+# Names some drivers use for the same models.
+_ALIASES = {"none": "", "fisheye": "equidistant", "radtan": "plumb_bob"}
 
 _UNDISTORT_ITERATIONS = 30
 
@@ -106,8 +111,7 @@ class CameraModel:
     def __post_init__(self) -> None:
         k = np.asarray(self.K, dtype=np.float64).reshape(3, 3)
         model = self.distortion_model.strip().lower()
-        if model == "none":
-            model = ""
+        model = _ALIASES.get(model, model)
         if model not in DISTORTION_MODELS:
             raise ValueError(f"unsupported distortion_model {self.distortion_model!r}; "
                              f"supported: {', '.join(repr(m) for m in DISTORTION_MODELS)}")
@@ -125,11 +129,27 @@ class CameraModel:
 
     @classmethod
     def from_camera_info(cls, msg: Any) -> CameraModel:
-        """Build from a sensor_msgs/CameraInfo (rclpy message or rosbags dataclass)."""
-        return cls(width=int(msg.width), height=int(msg.height),
-                   K=np.asarray(msg.k, dtype=np.float64),
-                   D=np.asarray(msg.d, dtype=np.float64),
-                   distortion_model=str(msg.distortion_model))
+        """Build from a sensor_msgs/CameraInfo (rclpy message or rosbags dataclass).
+
+        K, D, width and height describe the full-resolution calibration; a
+        region of interest (``roi`` with a non-zero size) shifts the principal
+        point and sets the size, and binning (``binning_x/y`` > 1) scales the
+        result, so the model describes the image actually published.
+        """
+        k = np.asarray(msg.k, dtype=np.float64).reshape(3, 3).copy()
+        width, height = int(msg.width), int(msg.height)
+        roi = getattr(msg, "roi", None)
+        if roi is not None and int(roi.width) > 0 and int(roi.height) > 0:
+            k[0, 2] -= float(roi.x_offset)
+            k[1, 2] -= float(roi.y_offset)
+            width, height = int(roi.width), int(roi.height)
+        model = cls(width=width, height=height, K=k, D=np.asarray(msg.d, dtype=np.float64),
+                    distortion_model=str(msg.distortion_model))
+        bx = max(1, int(getattr(msg, "binning_x", 0) or 0))
+        by = max(1, int(getattr(msg, "binning_y", 0) or 0))
+        if bx > 1 or by > 1:
+            model = model.scaled(width // bx, height // by)
+        return model
 
     @property
     def has_distortion(self) -> bool:

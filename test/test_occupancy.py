@@ -445,3 +445,23 @@ def test_readme_figure_command_renders_the_committed_figure_size(tmp_path: Path)
     assert new.shape == committed.shape
     # Same scene, same pixels up to anti-aliasing differences between OpenCV builds.
     assert np.mean(np.abs(new.astype(int) - committed.astype(int)) > 8) < 0.01
+
+
+def test_camera_info_roi_and_binning_describe_the_published_image() -> None:
+    from sensor_msgs.msg import CameraInfo, RegionOfInterest
+
+    roi = CameraInfo(width=W, height=H, k=K.ravel().tolist(), distortion_model="plumb_bob",
+                     d=D_PLUMB.tolist(),
+                     roi=RegionOfInterest(x_offset=100, y_offset=40, width=400, height=300))
+    cam = CameraModel.from_camera_info(roi)
+    assert (cam.width, cam.height) == (400, 300)
+    assert (cam.K[0, 2], cam.K[1, 2]) == (379.5, 231.5)
+    # The same 3D point lands 100 px left and 40 px up in the cropped image.
+    full = CameraModel(W, H, K, D_PLUMB, "plumb_bob")
+    p = np.array([[0.3, 0.2, 2.0]])
+    np.testing.assert_allclose(cam.project(p), full.project(p) - [100, 40], atol=1e-9)
+    binned = CameraModel.from_camera_info(
+        CameraInfo(width=W, height=H, k=K.ravel().tolist(), binning_x=2, binning_y=2))
+    assert (binned.width, binned.height) == (W // 2, H // 2)
+    np.testing.assert_allclose(binned.K, full.scaled(W // 2, H // 2).K)
+    assert CameraModel(W, H, K, D_FISHEYE, "fisheye").distortion_model == "equidistant"
