@@ -367,7 +367,7 @@ def test_fp16_engine_agrees_with_onnxruntime_and_loads_from_cache(tmp_path: Path
     opts = BackendOptions(precision="fp16", engine_cache_dir=tmp_path, max_batch=4)
     backend = TensorRTBackend(EMBEDDED, opts)
     try:
-        assert backend.built and backend.io.max_batch == 4
+        assert backend.built and backend.capacity == 4 and backend.io.max_batch is None
         batch = _sample_batch(6)  # 6 > max_batch: split into 4 + 2
         ids = backend.infer(batch)
         ref = _ort_ids(EMBEDDED, batch)

@@ -16,7 +16,6 @@ backend is created or :func:`tensorrt_available` is called.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -240,6 +239,7 @@ class TensorRTBackend:
         self._engine: trt.ICudaEngine | None = None
         self._context: trt.IExecutionContext | None = None
         self._dynamic = True
+        self.capacity = 1
         self._stream: Any = None
         self._ctx = _CudaContext(cuda, opts.device_id)
         self.gpu_name = self._ctx.gpu_name
@@ -292,7 +292,10 @@ class TensorRTBackend:
         else:
             capacity = declared
         self._dynamic = declared is None
-        self.io = dataclasses.replace(io, max_batch=capacity)
+        # ModelIO.max_batch stays None for a dynamic engine (the pipeline pads only static
+        # batches); ``capacity`` is the buffers' size, larger batches run in chunks.
+        self.io = io
+        self.capacity = capacity
         self._context = context = engine.create_execution_context()
         if context is None:
             raise ModelLoadError("TensorRT could not create an execution context (GPU memory?)")
@@ -330,7 +333,7 @@ class TensorRTBackend:
         with self._lock:
             if self._closed:
                 raise InferenceError("the tensorrt backend is closed")
-            cap = int(self.io.max_batch or 1)
+            cap = self.capacity
             parts = [self._run(batch[i:i + cap]) for i in range(0, batch.shape[0], cap)]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
