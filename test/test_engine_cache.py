@@ -185,3 +185,13 @@ def test_stem_is_sanitized(tmp_path: Path) -> None:
     assert engine_path.parent == tmp_path and "/" not in engine_path.name
     assert engine_path.name.startswith("evil_name-fp16-")
     assert sidecar.suffix == ".json"
+
+
+def test_unwritable_cache_still_returns_the_engine(tmp_path: Path) -> None:
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("a file where the cache folder should be")
+    cache = EngineCache(blocker / "engines")
+    build = FakeBuilder()
+    result = cache.get_or_build(KEY, build)
+    assert result.built and result.engine == build.payload and "not cached" in result.reason
+    assert cache.get_or_build(KEY, build).built and build.calls == 2

@@ -182,7 +182,13 @@ class EngineCache:
             return CacheResult(data, engine_path, built=False, reason=why)
         _LOG.info("building TensorRT engine: %s", why)
         engine = build()
-        path = self.store(key, engine, stem)
+        try:
+            path = self.store(key, engine, stem)
+        except OSError as exc:  # a read-only or full disk must not stop the robot
+            _LOG.warning("engine built but not cached in %s (%s): the next start rebuilds it",
+                         self.directory, exc)
+            return CacheResult(engine, engine_path, built=True,
+                               reason=f"{why}; not cached ({exc})")
         return CacheResult(engine, path, built=True, reason=why)
 
 
