@@ -320,6 +320,9 @@ def test_bench_backend_reports_latency_and_throughput() -> None:
     r = bench_backend(backend, batch=4, warmup=2, iters=10)
     assert backend.calls == 12
     assert r["backend"] == "double" and r["batch"] == 4 and r["iters"] == 10
+    assert r["device"] is None
+    backend.gpu_name = "NVIDIA Orin"  # type: ignore[attr-defined]
+    assert bench_backend(backend, batch=1, warmup=0, iters=1)["device"] == "NVIDIA Orin"
     assert 1.0 <= r["latency_ms_p50"] <= r["latency_ms_p95"]
     assert 0 < r["throughput_fps"] <= 4 / 0.001
     with pytest.raises(ValueError):

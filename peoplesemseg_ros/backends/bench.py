@@ -44,6 +44,9 @@ def bench_backend(backend: Backend, batch: int = 1, warmup: int = 10,
     ms = times * 1e3
     return {
         "backend": backend.name,
+        # the GPU (tensorrt) or execution providers (onnxruntime), when the backend says
+        "device": getattr(backend, "gpu_name", None)
+        or ",".join(getattr(backend, "providers", None) or []) or None,
         "batch": batch,
         "warmup": warmup,
         "iters": iters,
