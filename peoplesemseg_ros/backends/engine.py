@@ -192,6 +192,12 @@ def build_engine(model: Path, key: EngineKey, *, cc: tuple[int, int],
     precision, why = resolve_precision(key.precision, *_platform_fast(builder, cc))
     if why:
         _LOG.warning("%s (%s, requested %s)", why, key.gpu_name, key.precision)
+    if precision == "int8":  # before parsing: the parser's own error is less helpful
+        problems = qdq_problems(model)
+        if problems:
+            raise ModelLoadError(
+                f"{model} is not a TensorRT-compatible QDQ model ({len(problems)} Q/DQ nodes, "
+                f"e.g. {problems[0]}){parse_hint('zero point')}")
     flags = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH) if major < 10 else 0
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
@@ -213,11 +219,6 @@ def build_engine(model: Path, key: EngineKey, *, cc: tuple[int, int],
         config.set_flag(trt.BuilderFlag.FP16)
     calibrator: Any = None
     if precision == "int8":
-        problems = qdq_problems(model)
-        if problems:
-            raise ModelLoadError(
-                f"{model} is not a TensorRT-compatible QDQ model ({len(problems)} Q/DQ nodes, "
-                f"e.g. {problems[0]}){parse_hint('zero point')}")
         if _has_qdq(trt, network):
             if not strongly_typed:
                 config.set_flag(trt.BuilderFlag.INT8)
