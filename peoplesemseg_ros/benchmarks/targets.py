@@ -1,0 +1,57 @@
+"""Issue 8's targets, checked against a bench report (whatever sections it has)."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+__all__ = ["TARGETS", "evaluate_targets"]
+
+# name -> (what, limit, comparison)
+TARGETS: Final = {
+    "pipeline_overhead_p50_ms_960x544_rgb8": ("in-process overhead p50, 960x544 rgb8", 2.0, "<="),
+    "pipeline_overhead_p50_ms_1920x1080_bgr8": ("in-process overhead p50, 1920x1080 bgr8", 6.0,
+                                                "<="),
+    "node_overhead_p50_ms_960x544_rgb8": ("DDS overhead p50 (e2e - model - echo), 960x544 rgb8",
+                                          3.0, "<="),
+    "node_throughput_ratio_960x544_rgb8": ("sustained node throughput / model-only throughput",
+                                           0.9, ">="),
+    "node_rss_growth_percent": ("node RSS growth after warm-up (overload run, 960x544 rgb8)",
+                                5.0, "<"),
+}
+
+
+def _find(items: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    return next((i for i in items if i.get("input") == name), None)
+
+
+def _measured(report: dict[str, Any]) -> dict[str, float]:
+    got: dict[str, float] = {}
+    for inp in report.get("pipeline", {}).get("inputs", []):
+        got[f"pipeline_overhead_p50_ms_{inp['input']}"] = float(inp["overhead"]["p50_ms"])
+    node = _find(report.get("node", {}).get("inputs", []), "960x544_rgb8")
+    if node is not None:
+        if "overhead_p50_ms" in node:
+            got["node_overhead_p50_ms_960x544_rgb8"] = float(node["overhead_p50_ms"])
+        if "throughput_ratio_vs_model" in node:
+            got["node_throughput_ratio_960x544_rgb8"] = float(node["throughput_ratio_vs_model"])
+        got["node_rss_growth_percent"] = float(node["overload"]["node"]["rss_growth_percent"])
+    return got
+
+
+def evaluate_targets(report: dict[str, Any]) -> dict[str, Any]:
+    got = _measured(report)
+    out: dict[str, Any] = {}
+    for name, (what, limit, op) in TARGETS.items():
+        if name not in got:
+            continue
+        value = got[name]
+        holds = value <= limit if op == "<=" else value >= limit if op == ">=" else value < limit
+        out[name] = {"what": what, "value": value, "target": f"{op} {limit}", "holds": holds}
+    node = _find(report.get("node", {}).get("inputs", []), "960x544_rgb8")
+    if node is not None and "node_rss_growth_percent" in out:
+        frames = node["overload"]["frames_published"]
+        out["node_rss_growth_percent"]["frames"] = frames
+        if frames < 5000:
+            out["node_rss_growth_percent"]["note"] = (
+                f"over {frames} frames; the issue's target is over 5000 (--frames 5000)")
+    return out
