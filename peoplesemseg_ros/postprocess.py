@@ -8,6 +8,7 @@ nearest neighbour, so mask values stay exactly 0 / ``mask_value``.
 
 from __future__ import annotations
 
+import functools
 from typing import Final
 
 import cv2
@@ -45,19 +46,34 @@ def class_map_to_mask(class_map: NDArray[np.uint8], geometry: Geometry,
                                  interpolation=cv2.INTER_NEAREST), dtype=np.uint8)
 
 
+@functools.lru_cache(maxsize=16)
+def _tint_lut(alpha: float, color: tuple[int, int, int]) -> NDArray[np.uint8]:
+    """256x1x3 table: ``round((1-alpha)*v + alpha*color[c])`` per channel (float32 math)."""
+    v = np.arange(256, dtype=np.float32)
+    lut = np.empty((256, 1, 3), np.uint8)
+    for c in range(3):
+        t = v * np.float32(1.0 - alpha)
+        t += np.float32(color[c]) * np.float32(alpha)
+        lut[:, 0, c] = np.clip(t + 0.5, 0, 255).astype(np.uint8)
+    lut.setflags(write=False)
+    return lut
+
+
 def overlay(rgb: NDArray[np.uint8], mask: NDArray[np.uint8], alpha: float = 0.5,
             color: tuple[int, int, int] = DEFAULT_OVERLAY_COLOR) -> NDArray[np.uint8]:
-    """A copy of ``rgb`` with mask pixels (> 0) tinted: ``(1-alpha)*rgb + alpha*color``."""
+    """A copy of ``rgb`` with mask pixels (> 0) tinted: ``(1-alpha)*rgb + alpha*color``.
+
+    One table lookup over the image and one masked copy (OpenCV), no float pass.
+    """
     if rgb.shape[:2] != mask.shape[:2]:
         raise ValueError(f"image {list(rgb.shape)} and mask {list(mask.shape)} differ in size")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     out = rgb.copy()
-    sel = mask > 0
-    if alpha == 0.0 or not sel.any():
+    if alpha == 0.0:
         return out
-    picked = out[sel].astype(np.float32)
-    picked *= 1.0 - alpha
-    picked += np.asarray(color, np.float32) * alpha
-    out[sel] = np.clip(picked + 0.5, 0, 255).astype(np.uint8)
+    sel = mask if mask.dtype == np.uint8 else np.not_equal(mask, 0).view(np.uint8)
+    lut = _tint_lut(float(alpha), (int(color[0]), int(color[1]), int(color[2])))
+    tinted = cv2.LUT(np.ascontiguousarray(rgb), lut)
+    cv2.copyTo(tinted, np.ascontiguousarray(sel), out)
     return out
