@@ -13,6 +13,7 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -110,7 +111,7 @@ def test_full_lifecycle_over_services(tmp_path: Path, peer: Peer) -> None:
         from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
         from rcl_interfaces.srv import SetParameters
 
-        setp = peer.node.create_client(SetParameters, f"{node.fqn}/set_parameters")
+        setp: Any = peer.node.create_client(SetParameters, f"{node.fqn}/set_parameters")
         req = SetParameters.Request(parameters=[Parameter(
             name="model_path", value=ParameterValue(type=ParameterType.PARAMETER_STRING,
                                                     string_value=str(other)))])
