@@ -63,7 +63,8 @@ def overlay(rgb: NDArray[np.uint8], mask: NDArray[np.uint8], alpha: float = 0.5,
             color: tuple[int, int, int] = DEFAULT_OVERLAY_COLOR) -> NDArray[np.uint8]:
     """A copy of ``rgb`` with mask pixels (> 0) tinted: ``(1-alpha)*rgb + alpha*color``.
 
-    One table lookup over the image and one masked copy (OpenCV), no float pass.
+    One table lookup and one masked copy (OpenCV), both only over the bounding box of
+    the mask's nonzero pixels; no float pass.
     """
     if rgb.shape[:2] != mask.shape[:2]:
         raise ValueError(f"image {list(rgb.shape)} and mask {list(mask.shape)} differ in size")
@@ -72,8 +73,12 @@ def overlay(rgb: NDArray[np.uint8], mask: NDArray[np.uint8], alpha: float = 0.5,
     out = rgb.copy()
     if alpha == 0.0:
         return out
-    sel = mask if mask.dtype == np.uint8 else np.not_equal(mask, 0).view(np.uint8)
+    sel = np.ascontiguousarray(mask if mask.dtype == np.uint8 else
+                               np.not_equal(mask, 0).view(np.uint8))
+    x, y, w, h = cv2.boundingRect(sel)
+    if w == 0 or h == 0:
+        return out
     lut = _tint_lut(float(alpha), (int(color[0]), int(color[1]), int(color[2])))
-    tinted = cv2.LUT(np.ascontiguousarray(rgb), lut)
-    cv2.copyTo(tinted, np.ascontiguousarray(sel), out)
+    tinted = cv2.LUT(rgb[y:y + h, x:x + w], lut)
+    cv2.copyTo(tinted, sel[y:y + h, x:x + w], out[y:y + h, x:x + w])
     return out
