@@ -59,7 +59,7 @@ def test_every_argument_is_declared_with_a_description(launch_tree: ast.Module) 
         assert len(text) > 10, ast.dump(call)
         first = call.args[0]
         if isinstance(first, ast.Constant):
-            declared[first.value] = text
+            declared[str(first.value)] = text
         else:  # the pose loop: DeclareLaunchArgument(k, ...) for k in POSE
             declared.update({k: text for k in ("x", "y", "z", "roll", "pitch", "yaw")})
     assert set(declared) >= REQUIRED_ARGS, REQUIRED_ARGS - set(declared)
