@@ -350,8 +350,15 @@ class PeopleSegNode(LifecycleNode):
         info = cam.camera_info
         size = (int(info.height), int(info.width))
         if cam.mapper is None or cam.mapper_size != size:
+            try:  # e.g. K all zero from an uncalibrated driver: no occupancy, masks go on
+                model = _occupancy.CameraModel.from_camera_info(info)
+            except ValueError as exc:
+                self.get_logger().warning(
+                    f"no occupancy / scan from {topic(cam.name, 'camera_info')}: {exc}",
+                    throttle_duration_sec=_THROTTLE_S)
+                return
             cam.mapper = _occupancy.OccupancyMapper(
-                _occupancy.CameraModel.from_camera_info(info), _occupancy.CameraPose(*cam.pose),
+                model, _occupancy.CameraPose(*cam.pose),
                 _occupancy.OccupancyConfig(**cfg.occupancy_kwargs()))
             cam.mapper_size = size
             if not cam.mapper.sees_floor:
