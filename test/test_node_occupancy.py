@@ -170,3 +170,26 @@ def test_a_camera_pose_looking_at_the_sky_is_reported_and_maps_nothing(
     log_path: Path = node.log_path  # type: ignore[attr-defined]
     wait_for(lambda: "sees no floor" in log_path.read_text(), 10, "the no-floor warning")
     assert "horizon" in log_path.read_text()
+
+
+def test_an_uncalibrated_camera_info_is_reported_and_masks_go_on(
+        node: subprocess.Popen[bytes], client: Client) -> None:
+    client.subscribe("/occ/mask", Image)
+    image_pub = client.publisher("/occ/image")
+    info_pub = client.publisher("/occ/camera_info", CameraInfo)
+    # What an uncalibrated driver sends: a size, and K all zero.
+    zero = CameraInfo(width=640, height=480, k=[0.0] * 9)
+    frame = make_image(_scene_image(), sec=104)
+
+    def publish() -> None:
+        info_pub.publish(zero)
+        image_pub.publish(frame)
+    log_path: Path = node.log_path  # type: ignore[attr-defined]
+    wait_for(lambda: "invalid intrinsics" in log_path.read_text(), 30,
+             "the invalid CameraInfo warning", every=publish)
+    later = make_image(_scene_image(), sec=105)
+    wait_for(lambda: bool(_stamped(client, "/occ/mask", 105)), 30, "the mask stamped 105",
+             every=lambda: image_pub.publish(later))
+    assert not _stamped(client, "/occ/person_occupancy", 105)
+    assert "processing failed" not in log_path.read_text()
+    assert node.poll() is None
