@@ -169,21 +169,24 @@ class Preprocessor:
         g = compute_geometry((image.shape[0], image.shape[1]), (self.height, self.width),
                              self.resize_mode)
         dst = self._staging[slot]
-        if (g.inner_height, g.inner_width) == (g.src_height, g.src_width):
-            resized = image
-        else:
-            resized = np.asarray(cv2.resize(image, (g.inner_width, g.inner_height),
-                                            interpolation=self._interp), dtype=np.uint8)
         if g.top or g.left or g.inner_height != self.height or g.inner_width != self.width:
             dst[:g.top] = 0
             dst[g.top + g.inner_height:] = 0
             dst[:, :g.left] = 0
             dst[:, g.left + g.inner_width:] = 0
         region = dst[g.top:g.top + g.inner_height, g.left:g.left + g.inner_width]
+        same = (g.inner_height, g.inner_width) == (g.src_height, g.src_width)
         if self.spec.color_order == "bgr" and self._float is None:
+            resized = image if same else cv2.resize(image, (g.inner_width, g.inner_height),
+                                                    interpolation=self._interp)
             region[...] = resized[..., ::-1]
-        else:
-            region[...] = resized
+        elif same:
+            region[...] = image
+        else:  # resize straight into the batch buffer (no temporary image)
+            out = cv2.resize(image, (g.inner_width, g.inner_height), dst=region,
+                             interpolation=self._interp)
+            if out is not region:  # OpenCV could not write into the view: copy its result
+                region[...] = out
         return g
 
     def prepare(self, images: Sequence[NDArray[np.uint8]],
