@@ -90,7 +90,7 @@ class PeopleSegNode(LifecycleNode):
         try:
             self.pipeline = Pipeline(cfg.pipeline_config())
         except Exception as exc:  # any load failure leaves the node unconfigured, retryable
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.last_error = _load_error(exc, cfg)
             self.get_logger().error(f"configure failed, staying unconfigured: {self.last_error}")
             return TransitionCallbackReturn.FAILURE
         self.last_error = ""
@@ -122,7 +122,7 @@ class PeopleSegNode(LifecycleNode):
             try:
                 self.pipeline = Pipeline(cfg.pipeline_config())
             except Exception as exc:  # the node stays inactive; activate can be retried
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.last_error = _load_error(exc, cfg)
                 self.get_logger().error(f"activate failed, staying inactive: {self.last_error}")
                 return TransitionCallbackReturn.FAILURE
             self.last_error = ""
@@ -399,6 +399,13 @@ class PeopleSegNode(LifecycleNode):
         arr.status = [to_status(f"{self.get_name()}: people segmentation",
                                 self.get_fully_qualified_name(), snap, info, lvl, message)]
         self._diag_pub.publish(arr)
+
+
+def _load_error(exc: Exception, cfg: params.NodeConfig) -> str:
+    """``Type: message``, naming the model file when the message does not."""
+    text = f"{type(exc).__name__}: {exc}"
+    model = cfg.model_path or "the embedded model"
+    return text if (cfg.model_path and cfg.model_path in text) else f"{text} [model_path: {model}]"
 
 
 def main(args: Sequence[str] | None = None) -> int:
