@@ -73,6 +73,7 @@ FREE = 0
 UNKNOWN = -1
 # A run end whose neighbouring column stays person this many rows lower is a side edge.
 SIDE_STEP_PX = 2
+_MAX_LUTS = 4
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -285,6 +286,8 @@ class OccupancyMapper:
         lut = self._luts.get((h, w))
         if lut is None:
             lut = self._build_lut(h, w)
+            if len(self._luts) >= _MAX_LUTS:  # mask sizes are few; never grow without bound
+                self._luts.pop(next(iter(self._luts)))
             self._luts[(h, w)] = lut
         return lut
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from peoplesemseg_ros.camera_model import CameraModel, CameraPose
@@ -465,3 +467,31 @@ def test_camera_info_roi_and_binning_describe_the_published_image() -> None:
     assert (binned.width, binned.height) == (W // 2, H // 2)
     np.testing.assert_allclose(binned.K, full.scaled(W // 2, H // 2).K)
     assert CameraModel(W, H, K, D_FISHEYE, "fisheye").distortion_model == "equidistant"
+
+
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(z=st.floats(0.5, 1.5), pitch=st.floats(0.15, 0.5), roll=st.floats(-0.08, 0.08),
+       yaw=st.floats(-0.6, 0.6), bearing=st.floats(-0.5, 0.5), dist=st.floats(1.0, 4.0))
+def test_any_visible_person_is_found_where_it_stands(z: float, pitch: float, roll: float,
+                                                      yaw: float, bearing: float,
+                                                      dist: float) -> None:
+    cam = CameraModel(640, 480, np.array([[400.0, 0, 319.5], [0, 400.0, 239.5], [0, 0, 1]]))
+    pose = CameraPose(0.1, -0.05, z, roll, pitch, yaw)
+    a = yaw + bearing
+    person = Person(pose.x + dist * math.cos(a), pose.y + dist * math.sin(a))
+    # Only scenes whose feet are fully in the image (the cut case has its own test).
+    near_edge = dist - person.radius
+    bottom = pose.z / math.tan(pitch + math.atan(240.0 / 400.0))
+    assume(near_edge > bottom + 0.3)
+    mask = render_people(cv2_rays_base(cam, pose), pose.position, [person])
+    assume(not mask[-1].any() and mask.any())
+    res = OccupancyMapper(cam, pose).process(mask)
+    assert res.foot_points.shape[0] >= 5
+    dist_to_circle, _ = nearest_person(res.foot_points, [person])
+    assert np.abs(dist_to_circle).max() <= RES
+    r, c = OccupancyConfig().cell_of(np.array([[person.x, person.y]]))
+    if 0 <= r[0] < 200 and 0 <= c[0] < 200:
+        toward = (pose.position[:2] - [person.x, person.y]) / dist
+        nr, nc = OccupancyConfig().cell_of((np.array([person.x, person.y])
+                                            + person.radius * toward)[None])
+        assert res.grid[nr[0], nc[0]] == PERSON
