@@ -163,9 +163,21 @@ def test_export_parity_and_int8(tmp_path: Path) -> None:
     calib = sorted((data / "synth" / "images").glob("*.jpg"))[:4]
     q = quantize_int8(onnx_path, tmp_path / "q.onnx", calib)
     qsess = ort.InferenceSession(str(q), providers=["CPUExecutionProvider"])
-    qnodes = {n.op_type for n in __import__("onnx").load(str(q)).graph.node}
+    import onnx
+
+    qnodes = {n.op_type for n in onnx.load(str(q)).graph.node}
     assert "QuantizeLinear" in qnodes and "DequantizeLinear" in qnodes
     assert qsess.run(None, {inp.name: images})[0].shape == (3, 64, 96)
+
+    # TensorRT's explicit quantization needs symmetric int8 (zero point 0) everywhere.
+    from onnx import numpy_helper
+
+    t = quantize_int8(onnx_path, tmp_path / "t.onnx", calib, target="tensorrt")
+    proto = onnx.load(str(t))
+    inits = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    zero_points = [inits[n.input[2]] for n in proto.graph.node
+                   if n.op_type == "QuantizeLinear" and len(n.input) > 2]
+    assert zero_points and all(z.dtype == np.int8 and not z.any() for z in zero_points)
 
 
 def test_read_split_on_shared_data(shared_data: Path) -> None:

@@ -107,7 +107,8 @@ def qdq_required_message(model: Path, trt_version: str) -> str:
     return (f"INT8 on TensorRT {trt_version} needs an explicitly quantized (QDQ) ONNX, and "
             f"{model} has no QuantizeLinear/DequantizeLinear nodes (implicit calibration is "
             "deprecated in TensorRT 10 and removed in 11). Make one with "
-            f"`peoplesemseg quantize {model} --out {model.stem}_int8_qdq.onnx --calib DIR` and "
+            f"`peoplesemseg quantize {model} --target tensorrt --out {model.stem}_int8_qdq.onnx "
+            "--calib DIR` and "
             "build from it with --precision int8; or build fp16")
 
 
@@ -115,8 +116,8 @@ def parse_hint(errors: str) -> str:
     """Advice for ONNX parser errors we know the cause of ("" otherwise)."""
     low = errors.lower()
     if "symmetric" in low or "zero point" in low or "zero_point" in low:
-        return (". TensorRT reads only signed, symmetric INT8 Q/DQ (zero point 0): quantize with "
-                "activation_type QInt8, weight_type QInt8 and ActivationSymmetric=True")
+        return (". TensorRT reads only signed, symmetric INT8 Q/DQ (zero point 0): make it with "
+                "`peoplesemseg quantize MODEL --target tensorrt`")
     return ""
 
 

@@ -1,5 +1,10 @@
 """`peoplesemseg quantize`: a statically quantized INT8 (QDQ) ONNX for CPU and TensorRT.
 
+Two targets: ``cpu`` (uint8 activations with zero points, int8 weights: ONNX
+Runtime's fastest x86 kernels) and ``tensorrt`` (int8 activations and weights,
+symmetric, zero point 0: the only QDQ form TensorRT's explicit quantization
+accepts).
+
 Calibration runs images through the same letterbox the node uses (centred,
 aspect kept, zero padding) into the model's input, collects activation ranges
 with ONNX Runtime and writes QuantizeLinear/DequantizeLinear pairs around the
@@ -66,8 +71,11 @@ def calibration_batches(images: Sequence[Path], height: int, width: int, *,
             yield rgb[None]
 
 
+TARGETS = ("cpu", "tensorrt")
+
+
 def quantize_int8(model: Path, out: Path, images: Sequence[Path], *,
-                  per_channel: bool = True) -> Path:
+                  per_channel: bool = True, target: str = "cpu") -> Path:
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -78,6 +86,9 @@ def quantize_int8(model: Path, out: Path, images: Sequence[Path], *,
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    symmetric = target == "tensorrt"
     proto = onnx.load(str(model))
     inp = proto.graph.input[0]
     dims = [d.dim_value for d in inp.type.tensor_type.shape.dim]
@@ -97,10 +108,11 @@ def quantize_int8(model: Path, out: Path, images: Sequence[Path], *,
         tmp_out = Path(tmpdir) / "int8.onnx"
         quantize_static(
             str(pre), str(tmp_out), Reader(), quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
             per_channel=per_channel, calibrate_method=CalibrationMethod.MinMax,
             op_types_to_quantize=["Conv", "MaxPool", "Add", "Concat", "Resize", "Relu"],
-            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+            extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True},
         )
         tmp_out.replace(out)
     return out
@@ -113,13 +125,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="image folders, files or split lists (splits/train.txt)")
     p.add_argument("--num-images", type=int, default=128, help="calibration images (default 128)")
     p.add_argument("--per-tensor", action="store_true", help="per-tensor weight scales")
+    p.add_argument("--target", choices=TARGETS, default="cpu",
+                   help="cpu: ONNX Runtime (uint8 activations); tensorrt: symmetric int8 QDQ")
 
 
 def run(args: argparse.Namespace) -> int:
     if not args.model.is_file():
         raise SystemExit(f"model not found: {args.model}")
     images = _find_images(args.calib, args.num_images)
-    out = quantize_int8(args.model, args.out, images, per_channel=not args.per_tensor)
+    out = quantize_int8(args.model, args.out, images, per_channel=not args.per_tensor,
+                        target=args.target)
     print(json.dumps({"onnx": str(out), "bytes": out.stat().st_size,
-                      "calibration_images": len(images)}))
+                      "calibration_images": len(images), "target": args.target}))
     return 0
