@@ -495,3 +495,16 @@ def test_any_visible_person_is_found_where_it_stands(z: float, pitch: float, rol
         nr, nc = OccupancyConfig().cell_of((np.array([person.x, person.y])
                                             + person.radius * toward)[None])
         assert res.grid[nr[0], nc[0]] == PERSON
+
+
+def test_mask_dtype_and_layout_do_not_matter() -> None:
+    mapper, mask, res = scene("pinhole", "pitched")
+    as_bool = mapper.process(mask.astype(bool))  # type: ignore[arg-type]
+    ids = mapper.process((mask // 255).astype(np.int32))  # type: ignore[arg-type]
+    wide = np.zeros((H, 2 * W), np.uint8)
+    wide[:, ::2] = mask
+    strided = mapper.process(wide[:, ::2])
+    for other in (as_bool, ids, strided):
+        np.testing.assert_array_equal(other.grid, res.grid)
+        np.testing.assert_array_equal(other.ranges, res.ranges)
+        np.testing.assert_array_equal(other.foot_points, res.foot_points)
