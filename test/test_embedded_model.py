@@ -10,6 +10,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from peoplesemseg_ros.evaluate import Confusion, pairs_from_split
 from peoplesemseg_ros.pipeline import Pipeline, PipelineConfig, embedded_model_path
@@ -43,10 +44,10 @@ def test_embedded_model_segments_people(shared_data: Path) -> None:
             truth = cv2.imread(str(item.mask), cv2.IMREAD_UNCHANGED)
             assert bgr is not None and truth is not None, item
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            truth = np.asarray(truth, np.uint8)
+            truth_u8: NDArray[np.uint8] = np.asarray(truth, np.uint8)
             (mask,) = pipeline.segment([np.ascontiguousarray(rgb)])
-            assert mask.shape == truth.shape and set(np.unique(mask)) <= {0, 255}
-            conf.add(mask, truth)
+            assert mask.shape == truth_u8.shape and set(np.unique(mask)) <= {0, 255}
+            conf.add(mask, truth_u8)
     iou = conf.metrics()["iou_person"]
     assert iou >= MIN_PERSON_IOU, f"person IoU {iou:.3f} < {MIN_PERSON_IOU}"
 
