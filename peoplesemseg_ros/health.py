@@ -50,7 +50,8 @@ def evaluate(*, state: str, last_error: str, failures: int, failure_message: str
     expected = fps_in
     if max_rate_hz > 0:
         expected = min(expected, max_rate_hz * max(1, len(last_rx)))
-    if min_output_ratio > 0 and expected >= 1.0 and fps_out < min_output_ratio * expected:
+    # below 2 fps one frame straddling the 1 s window would flap the level
+    if min_output_ratio > 0 and expected >= 2.0 and fps_out < min_output_ratio * expected:
         warns.append(f"output {fps_out:.1f} fps is below {min_output_ratio:g} x input "
                      f"{expected:.1f} fps")
     counts = (f"{fps_out:.1f} fps out, {snap['dropped']} dropped, "
