@@ -37,7 +37,7 @@ demo: $(RUNTIME_STAMP)
 	$(VENV)/bin/peoplesemseg demo --out demo_output
 
 lint: $(DEV_STAMP)
-	$(VENV)/bin/ruff check peoplesemseg_ros test launch setup.py
+	$(VENV)/bin/ruff check peoplesemseg_ros test tools launch setup.py
 
 typecheck: $(DEV_STAMP)
 	$(VENV)/bin/mypy
@@ -46,6 +46,12 @@ pytest: $(DEV_STAMP)
 	$(PY) -m pytest
 
 test: lint typecheck pytest
+
+# Regenerate the README's pictures (deterministic; the overlay comes from the live demo).
+figures: $(DEV_STAMP)
+	$(PY) tools/occupancy_figure.py
+	$(VENV)/bin/peoplesemseg demo --out demo_output
+	cp demo_output/overlays/frame_0128.png docs/demo_overlay.png
 
 constraints: $(DEV_STAMP)
 	$(PIP) freeze --exclude-editable | grep -v -i peoplesemseg | sort | sed 's/+cpu$$//' > constraints.txt
