@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from functools import cache
 from pathlib import Path
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -499,8 +500,8 @@ def test_any_visible_person_is_found_where_it_stands(z: float, pitch: float, rol
 
 def test_mask_dtype_and_layout_do_not_matter() -> None:
     mapper, mask, res = scene("pinhole", "pitched")
-    as_bool = mapper.process(mask.astype(bool))  # type: ignore[arg-type]
-    ids = mapper.process((mask // 255).astype(np.int32))  # type: ignore[arg-type]
+    as_bool = mapper.process(cast(Any, mask.astype(bool)))
+    ids = mapper.process(cast(Any, (mask // 255).astype(np.int32)))
     wide = np.zeros((H, 2 * W), np.uint8)
     wide[:, ::2] = mask
     strided = mapper.process(wide[:, ::2])
