@@ -123,14 +123,17 @@ def test_bench_node(tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny: Pa
     node = report["node"]
     assert [r["input"] for r in node["inputs"]] == ["96x64_rgb8", "96x64_jpeg"]
     for r in node["inputs"]:
-        for run in ("echo", "latency", "overload"):
+        for run in ("echo", "latency", "sustained", "overload"):
             res = r[run]
-            assert res["frames_published"] == (6 if run == "overload" else 4)
+            assert res["frames_published"] == (6 if run in ("sustained", "overload") else 4)
             assert 0 < res["masks_received"] <= res["frames_published"]
             if res["masks_received"] > 1:
                 _positive(res["e2e"])
             assert res["node"]["rss_mb_end"] > 0 and res["node"]["cpu_percent"] >= 0
-        assert math.isfinite(r["overhead_p50_ms"])
+        for key in ("overhead_p50_ms", "overhead_paced_p50_ms",
+                    "overhead_vs_node_inference_p50_ms"):
+            assert math.isfinite(r[key]), key
+        _positive(r["model_only_paced"])
         assert r["throughput_ratio_vs_model"] > 0
         assert r["overload"]["dropped_frames"] >= 0
     mc = node["multicam"]

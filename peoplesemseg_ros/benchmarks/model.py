@@ -79,15 +79,29 @@ def _input_batch(backend: Backend, batch: int) -> NDArray[np.generic]:
     return np.array(data, copy=True)
 
 
-def time_backend(backend: Backend, batch: int, warmup: int, iters: int) -> dict[str, Any]:
-    """Latency summary (ms per batch) and throughput (frames/s) of ``backend.infer``."""
-    if iters < 1 or warmup < 0:
-        raise ValueError(f"need iters >= 1 and warmup >= 0, got {iters}, {warmup}")
+def time_backend(backend: Backend, batch: int, warmup: int, iters: int,
+                 period_s: float = 0.0) -> dict[str, Any]:
+    """Latency summary (ms per batch) and throughput (frames/s) of ``backend.infer``.
+
+    ``period_s`` > 0 paces the calls like a camera (one call per period, idle in
+    between): on a loaded box a call after an idle gap is slower than back-to-back
+    calls (caches, scheduling), and that is the latency a node at that rate sees.
+    Throughput is always items / mean call time.
+    """
+    if iters < 1 or warmup < 0 or period_s < 0:
+        raise ValueError(f"need iters >= 1, warmup >= 0, period_s >= 0, got {iters}, {warmup}, "
+                         f"{period_s}")
     data = _input_batch(backend, batch)
     for _ in range(warmup):
         backend.infer(data)
     times = []
+    next_t = time.perf_counter()
     for _ in range(iters):
+        if period_s > 0:
+            next_t += period_s
+            delay = next_t - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)  # the camera's frame period (pacing, not synchronisation)
         t0 = time.perf_counter()
         backend.infer(data)
         times.append(time.perf_counter() - t0)
