@@ -16,6 +16,7 @@ import sys
 import textwrap
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,7 +41,7 @@ FUZZ = settings(max_examples=int(os.environ.get("PEOPLESEMSEG_FUZZ_EXAMPLES", "4
                 deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
-SEEN: dict[str, Counter[str]] = {"image": Counter(), "compressed": Counter()}
+SEEN: dict[str, Counter[str]] = {"image": Counter(), "compressed": Counter()}  # + node_*
 
 _BPP = {"rgb8": 3, "bgr8": 3, "8UC3": 3, "rgba8": 4, "bgra8": 4, "mono16": 2, "16UC1": 2,
         "yuv422": 2, "uyvy": 2, "yuv422_yuy2": 2, "yuyv": 2, "bayer_rggb16": 2,
@@ -229,3 +230,60 @@ def test_good_frame_round_trips() -> None:
     out = image_to_rgb(faults.fill_image_msg(Image(), frame))
     np.testing.assert_array_equal(out, faults.good_rgb(40, 30, 5))
     assert 0 < faults.red_truth(out).sum() < 40 * 30
+
+
+# --- the same fuzz through the live node --------------------------------------------------------
+
+NODE_EXAMPLES = int(os.environ.get("PEOPLESEMSEG_NODE_FUZZ_EXAMPLES", "150"))
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("transport", ["raw", "compressed"])
+def test_fuzzed_messages_never_take_the_node_down(tmp_path: Path, transport: str) -> None:
+    """Every fuzzed message is received and ends up exactly once as rejected (by reason),
+    published, or dropped (overwritten by the next one); no processing error, node alive."""
+    from tiny_models import make_model
+
+    from peoplesemseg_ros.live import DiagnosticsWatcher, NodeProcess, Peer, qos, wait_until
+
+    model = make_model(tmp_path / "m.onnx", height=32, width=48)
+    ns = f"/fuzz_{transport}_{os.getpid()}"
+    with NodeProcess(ns, {"model_path": str(model), "qos.reliability": "reliable",
+                          "qos.depth": 100, "input_transport": transport,
+                          "max_image_pixels": CAP, "input_timeout": 0.0,
+                          "min_output_ratio": 0.0}) as node, Peer(f"fuzz_{os.getpid()}") as peer:
+        diag = DiagnosticsWatcher(peer, node.fqn)
+        msg_type = Image if transport == "raw" else CompressedImage
+        topic = f"{ns}/image" if transport == "raw" else f"{ns}/image/compressed"
+        pub = peer.node.create_publisher(msg_type, topic, qos(True, 100))
+        diag.wait_for(lambda s: s.values.get("state") == "active", 30)
+        assert wait_until(lambda: pub.get_subscription_count() > 0, 30)
+        sent: list[int] = [0]
+        strategy = _images() if transport == "raw" else _payloads()
+
+        @settings(FUZZ, max_examples=NODE_EXAMPLES)
+        @given(strategy)
+        def publish(example: Image | tuple[str, bytes]) -> None:
+            if isinstance(example, tuple):
+                m = CompressedImage(format=example[0])
+                m.data = example[1]
+                pub.publish(m)
+            else:
+                pub.publish(example)
+            sent[0] += 1
+
+        publish()
+        n = sent[0]
+        st = diag.wait_for(lambda s: s.get_int("frames_in") >= n and
+                           sum(s.prefixed("rejected.").values()) + s.get_int("frames_out") +
+                           s.get_int("dropped_frames") >= n, 30)
+        rejected = st.prefixed("rejected.")
+        assert st.get_int("frames_in") == n
+        assert sum(rejected.values()) + st.get_int("frames_out") + \
+            st.get_int("dropped_frames") == n
+        assert set(rejected) <= REASONS and st.prefixed("errors.") == {}
+        SEEN[f"node_{transport}"] = Counter({**rejected, "ok": st.get_int("frames_out"),
+                                             "dropped": st.get_int("dropped_frames")})
+        assert node.alive()
+        assert node.stop() == 0
+        assert "Traceback" not in node.output()
