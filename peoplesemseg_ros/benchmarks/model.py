@@ -30,6 +30,7 @@ __all__ = [
     "available_backends",
     "bench_model",
     "default_int8_model",
+    "input_batch",
     "model_cases",
     "time_backend",
 ]
@@ -69,7 +70,7 @@ def available_backends() -> tuple[list[str], dict[str, str]]:
     return names, skipped
 
 
-def _input_batch(backend: Backend, batch: int) -> NDArray[np.generic]:
+def input_batch(backend: Backend, batch: int) -> NDArray[np.generic]:
     io = backend.io
     spec = resolve_spec("auto", io)
     pre = Preprocessor(io, spec, "letterbox", batch)
@@ -91,7 +92,7 @@ def time_backend(backend: Backend, batch: int, warmup: int, iters: int,
     if iters < 1 or warmup < 0 or period_s < 0:
         raise ValueError(f"need iters >= 1, warmup >= 0, period_s >= 0, got {iters}, {warmup}, "
                          f"{period_s}")
-    data = _input_batch(backend, batch)
+    data = input_batch(backend, batch)
     for _ in range(warmup):
         backend.infer(data)
     times = []

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +34,8 @@ from ..pipeline import embedded_model_path
 from .dds import DdsSession
 from .frames import InputSpec
 from .machine import load_average
-from .model import time_backend
-from .stats import summarize_ms
+from .model import input_batch, time_backend
+from .stats import summarize, summarize_ms
 
 __all__ = ["NodeBenchConfig", "bench_node"]
 
@@ -109,7 +111,7 @@ class _Watch:
 
 def _run(session: DdsSession, prefixes: Sequence[str], spec: InputSpec, rate_hz: float,
          warmup: int, frames: int, nodes: Sequence[subprocess.Popen[bytes]], diag_name: str,
-         timeout_s: float) -> dict[str, Any]:
+         timeout_s: float, on_start: Callable[[], None] | None = None) -> dict[str, Any]:
     """One publisher -> node(s) -> subscriber run; the node processes are already up."""
     files = {k: session.path(k) for k in ("ready", "started", "done", "pub", "sub")}
     common = {"prefixes": list(prefixes), "input": spec.name, "warmup": warmup,
@@ -124,6 +126,8 @@ def _run(session: DdsSession, prefixes: Sequence[str], spec: InputSpec, rate_hz:
     everyone = [sub, pub, *nodes]
     session.wait_file(files["started"], timeout_s, everyone, "the publisher to start")
     watch.mark_start()
+    if on_start is not None:
+        on_start()
     session.wait_file(files["done"], timeout_s + (warmup + frames) / rate_hz, everyone,
                       "the publisher to finish", on_poll=watch.poll)
     watch.mark_end()
@@ -165,6 +169,45 @@ def _model_only(cfg: NodeBenchConfig, batch: int, iters: int,
         backend.close()
 
 
+def _model_during(cfg: NodeBenchConfig, started: threading.Event,
+                  stop: threading.Event) -> dict[str, Any]:
+    """Model-only, back to back, timed between ``started`` and ``stop`` (another run's window)."""
+    backend = create_backend("onnxruntime", cfg.model_path or embedded_model_path(),
+                             BackendOptions(num_threads=cfg.threads, max_batch=1))
+    try:
+        data = input_batch(backend, 1)
+        times: list[float] = []
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            backend.infer(data)
+            if started.is_set():
+                times.append(time.perf_counter() - t0)
+    finally:
+        backend.close()
+    if not times:
+        raise RuntimeError("the echo run ended before one model-only inference was timed")
+    return summarize(times)
+
+
+def _echo_with_model(session: DdsSession, cfg: NodeBenchConfig, spec: InputSpec,
+                     echo: subprocess.Popen[bytes], rate_hz: float) -> dict[str, Any]:
+    """The echo node at ``rate_hz`` while the model runs back to back in this process.
+
+    The control for the sustained run: what the model alone achieves while the same
+    camera stream goes through DDS on this box (publisher, subscriber, echo node).
+    """
+    started, stop = threading.Event(), threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(_model_during, cfg, started, stop)
+        try:
+            run = _run(session, ["/bench_echo"], spec, rate_hz, cfg.warmup, cfg.frames, [echo],
+                       "", cfg.timeout_s, on_start=started.set)
+        finally:
+            stop.set()
+        model = future.result()
+    return {"echo": run, "model_only": model}
+
+
 def _per_input(session: DdsSession, cfg: NodeBenchConfig, spec: InputSpec,
                node: subprocess.Popen[bytes], echo: subprocess.Popen[bytes],
                model_fps: float) -> dict[str, Any]:
@@ -178,12 +221,16 @@ def _per_input(session: DdsSession, cfg: NodeBenchConfig, spec: InputSpec,
     paced = _model_only(cfg, 1, min(cfg.latency_frames, 20), period_s=1.0 / slow)
     lat_run = _run(session, ["/bench_node"], spec, slow, cfg.warmup, cfg.latency_frames,
                    [node], "bench_node", t)
-    sustained = _run(session, ["/bench_node"], spec, cfg.rate(cfg.sustained_factor, model_fps),
-                     cfg.warmup, cfg.frames, [node], "bench_node", t)
+    sustained_hz = cfg.rate(cfg.sustained_factor, model_fps)
+    control = _echo_with_model(session, cfg, spec, echo, sustained_hz)
+    sustained = _run(session, ["/bench_node"], spec, sustained_hz, cfg.warmup, cfg.frames,
+                     [node], "bench_node", t)
     over_run = _run(session, ["/bench_node"], spec, cfg.rate(cfg.overload_factor, model_fps),
                     cfg.warmup, cfg.frames, [node], "bench_node", t)
     return {"input": spec.name, "model_only": model, "model_only_paced": paced,
-            "echo": echo_run, "latency": lat_run, "sustained": sustained, "overload": over_run}
+            "echo": echo_run, "latency": lat_run, "sustained": sustained, "overload": over_run,
+            "model_only_during_echo_stream": control["model_only"],
+            "echo_sustained": control["echo"]}
 
 
 def _multicam(session: DdsSession, cfg: NodeBenchConfig, spec: InputSpec,
@@ -230,6 +277,8 @@ def _derive(r: dict[str, Any]) -> None:
     if "throughput_fps" in sus:
         r["throughput_ratio_vs_model"] = sus["throughput_fps"] / float(
             r["model_only"]["throughput_fps"])
+        r["throughput_ratio_vs_model_during_stream"] = sus["throughput_fps"] / float(
+            r["model_only_during_echo_stream"]["throughput_fps"])
     over = r["overload"]
     if "e2e" in over and e2e is not None:
         r["overload_latency_p50_over_latency_p50"] = (float(over["e2e"]["p50_ms"])
