@@ -190,3 +190,26 @@ def test_read_split_on_shared_data(shared_data: Path) -> None:
     sources = {s.source for s in free}
     assert not sources & {"camvid", "humanseg", "davis2016"}
     assert 0 < len(free) < len(train)
+
+
+def test_canvas_crops_keep_deployed_pixel_scale() -> None:
+    """A window cut from a 2x canvas shows people at twice the plain letterbox size."""
+    img = np.full((200, 400, 3), 40, np.uint8)
+    mask = np.zeros((200, 400), np.uint8)
+    img[60:140, 180:220] = (250, 0, 0)  # 80 px tall, centred
+    mask[60:140, 180:220] = 1
+    fixed = AugmentConfig(scale_min=1.0, scale_max=1.0, max_roll_deg=0, flip_p=0, jitter_p=0,
+                          dark_p=0, low_contrast_p=0, gray_p=0, blur_p=0, cutout_p=0, noise_p=0)
+    rng = np.random.default_rng(4)
+    _, plain = augment(img, mask, (100, 200), fixed, rng)
+    heights = []
+    for _ in range(10):
+        _, crop = augment(img, mask, (100, 200), fixed, rng, canvas_hw=(200, 400))
+        assert crop.shape == (100, 200)
+        assert (crop != 255).all()  # windows stay on the content, not the padding
+        rows = np.flatnonzero((crop == 1).any(axis=1))
+        if rows.size and rows[0] > 0 and rows[-1] < 99:
+            heights.append(rows[-1] - rows[0] + 1)
+    plain_rows = np.flatnonzero((plain == 1).any(axis=1))
+    assert plain_rows[-1] - plain_rows[0] + 1 == 40
+    assert heights and all(h == 80 for h in heights)

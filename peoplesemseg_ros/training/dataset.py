@@ -107,7 +107,8 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """Images + masks at ``size`` (height, width); augmented when ``train``."""
 
     def __init__(self, samples: Sequence[Sample], size: tuple[int, int], *, train: bool,
-                 augment_config: AugmentConfig | None = None, seed: int = 0) -> None:
+                 augment_config: AugmentConfig | None = None, seed: int = 0,
+                 canvas: tuple[int, int] | None = None) -> None:
         if not samples:
             raise ValueError("empty dataset")
         self.samples = list(samples)
@@ -115,6 +116,7 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self.train = train
         self.augment_config = augment_config or AugmentConfig()
         self.seed = seed
+        self.canvas = canvas  # train on `size` windows cut from a `canvas` letterbox
         self.epoch = 0
         self._cache: dict[int, tuple[NDArray[np.uint8], NDArray[np.uint8]]] = {}
 
@@ -134,7 +136,8 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         image, mask = self._get(index)
         if self.train:
             rng = np.random.default_rng((self.seed, self.epoch, index))
-            img, msk = augment(image, mask, self.size, self.augment_config, rng)
+            img, msk = augment(image, mask, self.size, self.augment_config, rng,
+                               canvas_hw=self.canvas)
         else:
             img, msk = letterbox_pair(image, mask, self.size)
         return (torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))),

@@ -43,6 +43,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--size", default="272x480", help="training HxW (default 272x480)")
+    p.add_argument("--canvas", default="",
+                   help="HxW: train on --size windows cut from a letterbox at this size (the "
+                   "deployed 544x960), so people keep their deployed pixel size; val then "
+                   "runs at the canvas size")
     p.add_argument("--lr", type=float, default=4e-3)
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--warmup-epochs", type=float, default=1.0)
@@ -182,8 +186,10 @@ def train(args: argparse.Namespace) -> dict[str, float]:
         train_samples = train_samples[: args.limit]
     if args.val_limit:
         val_samples = val_samples[: args.val_limit]
-    train_ds = SegmentationDataset(train_samples, size, train=True, seed=args.seed)
-    val_ds = SegmentationDataset(val_samples, size, train=False)
+    canvas = _parse_size(args.canvas) if getattr(args, "canvas", "") else None
+    train_ds = SegmentationDataset(train_samples, size, train=True, seed=args.seed,
+                                   canvas=canvas)
+    val_ds = SegmentationDataset(val_samples, canvas or size, train=False)
     generator = torch.Generator()
     loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, drop_last=True,
                         num_workers=args.workers, generator=generator,

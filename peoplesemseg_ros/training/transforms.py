@@ -118,19 +118,37 @@ def _cutout(image: Image, mask: Image, rng: np.random.Generator) -> None:
 
 
 def augment(image: Image, mask: Image, out_hw: tuple[int, int], cfg: AugmentConfig,
-            rng: np.random.Generator) -> tuple[Image, Image]:
-    """Random joint augmentation to ``out_hw`` (height, width)."""
+            rng: np.random.Generator, *, canvas_hw: tuple[int, int] | None = None,
+            ) -> tuple[Image, Image]:
+    """Random joint augmentation to ``out_hw`` (height, width).
+
+    With ``canvas_hw`` (the deployed input size, e.g. 544x960) the image is
+    letterboxed at random scale onto that canvas and a random ``out_hw`` window
+    is cut from it: people keep the pixel size they have at deployment while a
+    batch costs only the window's pixels.
+    """
     scale = float(np.exp(rng.uniform(np.log(cfg.scale_min), np.log(cfg.scale_max))))
     roll = float(rng.uniform(-cfg.max_roll_deg, cfg.max_roll_deg))
     flip = bool(rng.random() < cfg.flip_p)
     h, w = image.shape[:2]
-    dh, dw = out_hw
-    base = min(dw / w, dh / h) * scale
+    ch, cw = canvas_hw or out_hw
+    base = min(cw / w, ch / h) * scale
     # shift so the content stays inside the frame when smaller, or any crop when larger
-    span_x = abs(dw - w * base) / 2.0
-    span_y = abs(dh - h * base) / 2.0
+    span_x = abs(cw - w * base) / 2.0
+    span_y = abs(ch - h * base) / 2.0
     shift = (float(rng.uniform(-span_x, span_x)), float(rng.uniform(-span_y, span_y)))
-    m = _affine((h, w), out_hw, scale, roll, flip, shift)
+    m = _affine((h, w), (ch, cw), scale, roll, flip, shift)
+    if canvas_hw is not None:
+        # the window, placed where the content is (not in the letterbox padding)
+        x_lo = max(0.0, cw / 2 + shift[0] - w * base / 2)
+        x_hi = min(float(cw), cw / 2 + shift[0] + w * base / 2)
+        y_lo = max(0.0, ch / 2 + shift[1] - h * base / 2)
+        y_hi = min(float(ch), ch / 2 + shift[1] + h * base / 2)
+        ox = rng.uniform(x_lo, max(x_lo, x_hi - out_hw[1])) if x_hi - x_lo > out_hw[1] \
+            else (x_lo + x_hi - out_hw[1]) / 2
+        oy = rng.uniform(y_lo, max(y_lo, y_hi - out_hw[0])) if y_hi - y_lo > out_hw[0] \
+            else (y_lo + y_hi - out_hw[0]) / 2
+        m[:, 2] -= (ox, oy)
     img, msk = _warp(image, mask, m, out_hw)
     img = _photometric(img, cfg, rng)
     if rng.random() < cfg.blur_p:
