@@ -84,10 +84,10 @@ def _add_pipeline(p: argparse.ArgumentParser, default: tuple[str, ...] = DEFAULT
 def _add_node(p: argparse.ArgumentParser) -> None:
     p.add_argument("--node-inputs", type=_inputs, default=list(NODE_INPUTS),
                    help=f"inputs of bench node (default {','.join(NODE_INPUTS)})")
-    p.add_argument("--frames", type=int, default=150,
+    p.add_argument("--frames", type=int, default=100,
                    help="measured frames of each overload run; RSS growth is over these "
                         "(issue target: 5000)")
-    p.add_argument("--latency-frames", type=int, default=40,
+    p.add_argument("--latency-frames", type=int, default=30,
                    help="measured frames of each latency / echo run")
     p.add_argument("--node-warmup", type=int, default=10, help="frames before measuring")
     p.add_argument("--no-multicam", action="store_true",

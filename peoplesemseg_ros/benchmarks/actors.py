@@ -149,6 +149,8 @@ def run_subscriber(cfg: dict[str, Any]) -> None:
     try:
         _wait_for(lambda: all(s.get_publisher_count() > 0 for s in subs), cfg["timeout_s"],
                   "a publisher on " + ", ".join(s.topic_name for s in subs), spin)
+        if diag_name:  # a baseline for the node's cumulative counters (1 Hz reports)
+            _wait_for(lambda: bool(diags), 5.0, f"diagnostics from {diag_name}", spin)
         Path(cfg["ready"]).touch()
 
         def finished() -> bool:

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -236,7 +236,10 @@ def _per_input(session: DdsSession, cfg: NodeBenchConfig, spec: InputSpec,
 def _multicam(session: DdsSession, cfg: NodeBenchConfig, spec: InputSpec,
               model_fps: float) -> dict[str, Any]:
     fast = cfg.rate(cfg.sustained_factor, model_fps)
-    args = _node_args("bench_multi", "/bench_multi", cfg, spec.compressed, ("cam0", "cam1"), 2)
+    # The same inference thread budget: one node with 2x the threads vs two nodes.
+    multi_cfg = replace(cfg, threads=2 * cfg.threads)
+    args = _node_args("bench_multi", "/bench_multi", multi_cfg, spec.compressed, ("cam0", "cam1"),
+                      2)
     multi = session.start(args, "multi")
     one = _run(session, ["/bench_multi/cam0", "/bench_multi/cam1"], spec, fast, cfg.warmup,
                cfg.frames, [multi], "bench_multi", cfg.timeout_s)
@@ -252,6 +255,7 @@ def _multicam(session: DdsSession, cfg: NodeBenchConfig, spec: InputSpec,
     if "throughput_fps" in one and "throughput_fps" in two and two["throughput_fps"] > 0:
         ratio["throughput_ratio_one_over_two"] = one["throughput_fps"] / two["throughput_fps"]
     return {"input": spec.name, "batch_window_ms": cfg.batch_window_ms,
+            "threads_one_node": multi_cfg.threads, "threads_per_node_two_nodes": cfg.threads,
             "one_node_two_cameras": one, "two_nodes": two, **ratio}
 
 
