@@ -104,13 +104,17 @@ def play_bag(path: Path, options: PlayOptions) -> dict[str, Any]:
                 counts[conn.topic] += 1
             if not options.loop:
                 break
-        if options.qos == "reliable":
-            for pub in pubs.values():
-                pub.wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_S))
+        unacked = []
+        if options.qos == "reliable":  # let reliable subscribers get the last messages
+            unacked = [t for t, pub in sorted(pubs.items())
+                       if not pub.wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_S))]
+            if unacked:
+                LOG.warning("not acknowledged by every subscriber within %g s: %s",
+                            ACK_TIMEOUT_S, ", ".join(unacked))
         return {"command": "bag play", "bag": str(path), "messages": sum(counts.values()),
                 "topics": dict(sorted(counts.items())), "skipped_topics": skipped,
-                "loops": loops, "seconds": round(time.monotonic() - t_start, 3),
-                "rate": options.rate, "interrupted": stop.is_set()}
+                "not_acknowledged": unacked, "loops": loops,
+                "seconds": round(time.monotonic() - t_start, 3), "rate": options.rate, "interrupted": stop.is_set()}
 
 
 def _publishers(node: Node, conns: list[Any], options: PlayOptions

@@ -4,8 +4,9 @@ Each requested topic is subscribed as soon as the graph shows a publisher for it
 (its type comes from ``get_topic_names_and_types``; topics that appear later are
 picked up later). Messages are written as received (raw CDR, bag timestamp =
 receive time). Recording stops on SIGINT / SIGTERM, after ``duration`` seconds,
-or once every topic has ``count`` messages; in every case the bag is closed
-(metadata.yaml written), so everything received is kept and readable.
+or once every topic has ``count`` messages; then the messages the middleware has
+already received are taken too, and the bag is closed (metadata.yaml written), so
+everything received is kept and readable.
 
 Once every topic is subscribed and matched to a publisher, one line
 ``recording: all N topics subscribed`` is logged (scripts can wait for it).
@@ -35,6 +36,7 @@ LOG = logging.getLogger("peoplesemseg.bag")
 READY_LINE: Final = "recording: all {n} topics subscribed"
 SPIN_S: Final = 0.05
 DEPTH: Final = 100
+DRAIN_IDLE: Final = 5
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,15 @@ class _Recorder:
                 and all(self.counts[t] >= count for t in self.subs))
 
 
+def _drain(executor: SingleThreadedExecutor, recorder: _Recorder) -> None:
+    """Take what the middleware already received (stop after DRAIN_IDLE idle spins)."""
+    idle = 0
+    while idle < DRAIN_IDLE:
+        before = sum(recorder.counts.values())
+        executor.spin_once(timeout_sec=0.01)
+        idle = idle + 1 if sum(recorder.counts.values()) == before else 0
+
+
 def record_bag(path: Path, options: RecordOptions) -> dict[str, Any]:
     """Record until stopped; returns the JSON summary (messages per topic, seconds)."""
     if not options.topics:
@@ -130,6 +141,7 @@ def record_bag(path: Path, options: RecordOptions) -> dict[str, Any]:
                         reason = "duration"
                         break
                     executor.spin_once(timeout_sec=SPIN_S)
+                _drain(executor, recorder)
             finally:
                 executor.shutdown(timeout_sec=1.0)
     finally:
