@@ -114,7 +114,8 @@ def play_bag(path: Path, options: PlayOptions) -> dict[str, Any]:
         return {"command": "bag play", "bag": str(path), "messages": sum(counts.values()),
                 "topics": dict(sorted(counts.items())), "skipped_topics": skipped,
                 "not_acknowledged": unacked, "loops": loops,
-                "seconds": round(time.monotonic() - t_start, 3), "rate": options.rate, "interrupted": stop.is_set()}
+                "seconds": round(time.monotonic() - t_start, 3), "rate": options.rate,
+                "interrupted": stop.is_set()}
 
 
 def _publishers(node: Node, conns: list[Any], options: PlayOptions
