@@ -85,8 +85,8 @@ def _add_node(p: argparse.ArgumentParser) -> None:
     p.add_argument("--node-inputs", type=_inputs, default=list(NODE_INPUTS),
                    help=f"inputs of bench node (default {','.join(NODE_INPUTS)})")
     p.add_argument("--frames", type=int, default=100,
-                   help="measured frames of each overload run; RSS growth is over these "
-                        "(issue target: 5000)")
+                   help="measured frames of the sustained run, RSS growth is over these "
+                        "(issue target: 5000); overload and control runs take at most 200")
     p.add_argument("--latency-frames", type=int, default=30,
                    help="measured frames of each latency / echo run")
     p.add_argument("--node-warmup", type=int, default=10, help="frames before measuring")

@@ -157,7 +157,7 @@ def run_subscriber(cfg: dict[str, Any]) -> None:
             if not started_t and Path(cfg["started"]).exists():
                 started_t.append(time.monotonic())
             return Path(cfg["done"]).exists()
-        _wait_for(finished, cfg["timeout_s"], "the publisher", spin)
+        _wait_for(finished, cfg["timeout_s"] + cfg["publish_s"], "the publisher", spin)
         done_t = time.monotonic()
         drain = float(cfg["drain_s"])
         try:

@@ -43,7 +43,7 @@ __all__ = ["NodeBenchConfig", "bench_node"]
 @dataclass(frozen=True)
 class NodeBenchConfig:
     inputs: tuple[InputSpec, ...]
-    frames: int = 150  # measured frames of each overload run (RSS growth is over these)
+    frames: int = 100  # measured frames of the sustained run (RSS growth is over these)
     latency_frames: int = 40  # measured frames of each slow (latency / echo) run
     warmup: int = 10
     threads: int = 1
@@ -55,6 +55,11 @@ class NodeBenchConfig:
     slow_factor: float = 0.5  # latency / echo runs: camera at this x model throughput
     sustained_factor: float = 1.2  # throughput run: a camera just faster than the model
     overload_factor: float = 2.5  # newest-frame-wins run: a camera much faster
+    max_side_frames: int = 200  # cap on the overload and control runs when frames is large
+
+    @property
+    def side_frames(self) -> int:
+        return min(self.frames, self.max_side_frames)
 
     def rate(self, factor: float, model_fps: float) -> float:
         """Camera rate for ``factor`` x the model's throughput, capped at max_camera_hz."""
@@ -115,7 +120,8 @@ def _run(session: DdsSession, prefixes: Sequence[str], spec: InputSpec, rate_hz:
     """One publisher -> node(s) -> subscriber run; the node processes are already up."""
     files = {k: session.path(k) for k in ("ready", "started", "done", "pub", "sub")}
     common = {"prefixes": list(prefixes), "input": spec.name, "warmup": warmup,
-              "frames": frames, "timeout_s": timeout_s, **{k: files[k] for k in
+              "frames": frames, "timeout_s": timeout_s,
+              "publish_s": (warmup + frames) / rate_hz, **{k: files[k] for k in
                                                            ("ready", "started", "done")}}
     model_period = 1.0 / rate_hz
     sub = session.start_actor("sub", {**common, "result": files["sub"], "diag_name": diag_name,
@@ -200,7 +206,7 @@ def _echo_with_model(session: DdsSession, cfg: NodeBenchConfig, spec: InputSpec,
     with ThreadPoolExecutor(max_workers=1) as pool:
         future = pool.submit(_model_during, cfg, started, stop)
         try:
-            run = _run(session, ["/bench_echo"], spec, rate_hz, cfg.warmup, cfg.frames, [echo],
+            run = _run(session, ["/bench_echo"], spec, rate_hz, cfg.warmup, cfg.side_frames, [echo],
                        "", cfg.timeout_s, on_start=started.set)
         finally:
             stop.set()
@@ -226,7 +232,7 @@ def _per_input(session: DdsSession, cfg: NodeBenchConfig, spec: InputSpec,
     sustained = _run(session, ["/bench_node"], spec, sustained_hz, cfg.warmup, cfg.frames,
                      [node], "bench_node", t)
     over_run = _run(session, ["/bench_node"], spec, cfg.rate(cfg.overload_factor, model_fps),
-                    cfg.warmup, cfg.frames, [node], "bench_node", t)
+                    cfg.warmup, cfg.side_frames, [node], "bench_node", t)
     return {"input": spec.name, "model_only": model, "model_only_paced": paced,
             "echo": echo_run, "latency": lat_run, "sustained": sustained, "overload": over_run,
             "model_only_during_echo_stream": control["model_only"],
@@ -242,12 +248,12 @@ def _multicam(session: DdsSession, cfg: NodeBenchConfig, spec: InputSpec,
                       2)
     multi = session.start(args, "multi")
     one = _run(session, ["/bench_multi/cam0", "/bench_multi/cam1"], spec, fast, cfg.warmup,
-               cfg.frames, [multi], "bench_multi", cfg.timeout_s)
+               cfg.side_frames, [multi], "bench_multi", cfg.timeout_s)
     session.stop(multi)
     singles = [session.start(_node_args(f"bench_single{i}", f"/bench_single{i}", cfg,
                                         spec.compressed), f"single{i}") for i in (0, 1)]
     two = _run(session, ["/bench_single0", "/bench_single1"], spec, fast, cfg.warmup,
-               cfg.frames, singles, "bench_single", cfg.timeout_s)
+               cfg.side_frames, singles, "bench_single", cfg.timeout_s)
     for proc in singles:
         session.stop(proc)
     ratio: dict[str, Any] = {
