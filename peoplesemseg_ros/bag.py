@@ -86,13 +86,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("eval", help="IoU of a processed bag's masks against PNG masks",
                        description="Compare the masks in a processed bag with ground-truth "
-                       "PNG masks named by frame index (000000.png, the n-th message of the "
-                       "mask topic, from 0) or by header stamp in nanoseconds "
-                       "(1763000000100000000.png). Pixels > 0 are person; 255 in a "
-                       "ground-truth PNG whose values are 0/1/255 means ignore.")
+                       "PNG masks named by frame index (000000.png or 0.png: the n-th message "
+                       "of the mask topic, from 0) or by header stamp in nanoseconds "
+                       "(1763000000100000000.png). Non-zero pixels are person.")
     p.add_argument("out_bag", type=Path)
     p.add_argument("--masks", type=Path, required=True, metavar="DIR")
     p.add_argument("--topic", help="mask topic (default: the only */mask topic)")
+    p.add_argument("--ignore-value", type=int, metavar="V",
+                   help="ground-truth pixels equal to V are not scored (255 for 0/1/255 "
+                   "training masks)")
 
 
 def _print(summary: dict[str, Any]) -> None:
@@ -122,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if args.bag_command == "eval":
             from .bagtools.evaluate import evaluate_bag
-            summary = evaluate_bag(args.out_bag, args.masks, args.topic)
+            summary = evaluate_bag(args.out_bag, args.masks, args.topic, args.ignore_value)
             _print(summary)
             return 0 if summary["matched"] else 1
     except BagError as err:

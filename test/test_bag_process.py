@@ -246,3 +246,54 @@ def test_bad_params_file(tmp_path: Path, model: Path, capsys: pytest.CaptureFixt
     assert code == 2
     assert "mask_value" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_eval_iou_against_png_masks(tmp_path: Path, model: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import cv2
+
+    src = build_input(tmp_path / "in", "mcap")
+    _process(capsys, model, src, tmp_path / "out", "--image-topic", "/front/image")
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    w, h = FRONT
+    # frame 0 by index: the exact truth -> IoU 1.
+    truth0 = np.all(_frames_front(0) == (220, 30, 30), axis=-1).astype(np.uint8)
+    cv2.imwrite(str(gt / "000000.png"), truth0)
+    # frame 1 by header stamp, 0/1/255: the truth of frame 1 but "ignore" on columns < 15
+    # (its red rectangle spans columns 7..22) and a false "person" there that is ignored too.
+    truth1 = np.all(_frames_front(1) == (220, 30, 30), axis=-1).astype(np.uint8)
+    half = truth1.copy()
+    half[:, :15] = 255
+    stamp1 = T0 + 100_000_000 - HEADER_LAG_NS
+    cv2.imwrite(str(gt / f"{stamp1}.png"), half)
+    # frame 2 by index: an empty truth -> IoU 0 (the model finds the red person).
+    cv2.imwrite(str(gt / "2.png"), np.zeros((h, w), np.uint8))
+    cv2.imwrite(str(gt / "999999.png"), np.zeros((h, w), np.uint8))  # no such frame
+    code, summary, err = run_cli(capsys, ["bag", "eval", str(tmp_path / "out"),
+                                          "--masks", str(gt), "--ignore-value", "255"])
+    assert code == 0, err
+    assert summary is not None
+    assert summary["topic"] == "/front/mask"
+    assert (summary["frames"], summary["matched"]) == (FRAMES, 3)
+    assert summary["unused_ground_truth"] == ["999999.png"]
+    per = {f["index"]: f for f in summary["per_frame"]}
+    assert per[0]["iou"] == pytest.approx(1.0, abs=0.1) and per[0]["file"] == "000000.png"
+    assert per[1]["file"] == f"{stamp1}.png" and per[1]["stamp_ns"] == stamp1
+    assert per[1]["iou"] == pytest.approx(1.0, abs=0.1)
+    assert per[2]["iou"] == 0.0
+    assert 0.4 < summary["iou"] < 0.8  # pixel-pooled over the three frames
+    assert summary["mean_frame_iou"] == pytest.approx(
+        (per[0]["iou"] + per[1]["iou"] + per[2]["iou"]) / 3, abs=1e-4)
+    # Without --ignore-value, 255 is person like any non-zero value: frame 1 gets worse.
+    code, plain, _ = run_cli(capsys, ["bag", "eval", str(tmp_path / "out"), "--masks", str(gt)])
+    assert code == 0 and plain is not None
+    assert plain["per_frame"][0]["iou"] == per[0]["iou"]
+    assert plain["per_frame"][1]["iou"] < 0.5
+    # No ground truth for any frame: exit 1 (nothing was scored).
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, summary, _ = run_cli(capsys, ["bag", "eval", str(tmp_path / "out"), "--masks",
+                                        str(empty)])
+    assert code == 1
+    assert summary is not None and summary["matched"] == 0 and summary["iou"] is None

@@ -3,10 +3,11 @@
 Ground truth for the n-th message (from 0, in bag order) of the mask topic is
 looked up in ``DIR`` as ``{n:06d}.png``, then ``{n}.png``, then
 ``{stamp}.png`` where ``stamp`` is the mask's header stamp in nanoseconds
-(``sec * 10**9 + nanosec``). Frames without a PNG are not scored. A PNG whose
-values include 1 uses the training convention (0 background, 1 person,
-255 ignore); otherwise every non-zero pixel is person. In the bag's masks every
-non-zero pixel is person (whatever ``mask_value`` was).
+(``sec * 10**9 + nanosec``). Frames without a PNG are not scored. In a
+ground-truth PNG every non-zero pixel is person, except pixels equal to
+``ignore_value`` (when given), which are left out of the score: the training
+data's 0 / 1 / 255 masks are read with ``ignore_value=255``. In the bag's masks
+every non-zero pixel is person (whatever ``mask_value`` was).
 """
 
 from __future__ import annotations
@@ -24,16 +25,16 @@ from .io import IMAGE_TYPE, BagError, header_stamp_ns, open_reader, typestore
 __all__ = ["evaluate_bag", "ground_truth", "iou_counts"]
 
 
-def ground_truth(path: Path) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+def ground_truth(path: Path, ignore_value: int | None = None
+                 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """(person, valid) boolean maps of a ground-truth PNG."""
     gt = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if gt is None:
         raise BagError(f"cannot read ground-truth mask {path}")
     if gt.ndim == 3:
         gt = gt[..., 0]
-    if (gt == 1).any():
-        return gt == 1, gt != 255
-    return gt > 0, np.ones(gt.shape, dtype=bool)
+    valid = np.ones(gt.shape, dtype=bool) if ignore_value is None else gt != ignore_value
+    return (gt > 0) & valid, valid
 
 
 def iou_counts(pred: NDArray[np.bool_], person: NDArray[np.bool_],
@@ -56,7 +57,8 @@ def _mask_topic(connections: list[Any], topic: str | None) -> str:
     return masks[0]
 
 
-def evaluate_bag(bag: Path, masks_dir: Path, topic: str | None = None) -> dict[str, Any]:
+def evaluate_bag(bag: Path, masks_dir: Path, topic: str | None = None,
+                 ignore_value: int | None = None) -> dict[str, Any]:
     """Per-frame and overall IoU; see the module docstring for the naming of ``masks_dir``."""
     if not masks_dir.is_dir():
         raise BagError(f"ground-truth folder not found: {masks_dir}")
@@ -85,7 +87,7 @@ def evaluate_bag(bag: Path, masks_dir: Path, topic: str | None = None) -> dict[s
                 raise BagError(f"{name} message {index}: expected a packed mono8 mask, got "
                                f"{msg.encoding} step {msg.step}")
             pred = np.asarray(msg.data, dtype=np.uint8).reshape(msg.height, msg.width) > 0
-            person, valid = ground_truth(gt_path)
+            person, valid = ground_truth(gt_path, ignore_value)
             if person.shape != pred.shape:
                 raise BagError(f"{gt_path.name} is {person.shape[1]}x{person.shape[0]}, the mask "
                                f"{index} is {msg.width}x{msg.height}")
@@ -100,4 +102,5 @@ def evaluate_bag(bag: Path, masks_dir: Path, topic: str | None = None) -> dict[s
             "matched": len(per_frame), "unused_ground_truth": unused[:20],
             "unused_count": len(unused), "per_frame": per_frame,
             "mean_frame_iou": round(float(np.mean(scored)), 5) if scored else None,
-            "iou": round(total_inter / total_union, 5) if total_union else None}
+            "iou": round(total_inter / total_union, 5) if total_union else None,
+            "ignore_value": ignore_value}
