@@ -165,3 +165,27 @@ def test_sample_bag_replayed_into_the_live_node(tmp_path: Path) -> None:
     assert all((m.width, m.height, m.encoding) == (768, 576, "mono8") for m in masks)
     assert all(m.header.frame_id == "camera_optical_frame" for m in masks)
     assert node.popen.returncode == 0, "".join(node.err)  # stopped cleanly by SIGINT
+
+
+def test_play_loop_and_clock(tmp_path: Path) -> None:
+    """--loop replays until interrupted (exit 130); --clock publishes the bag time on /clock."""
+    msgs = _strings(5)
+    src = write_bag(tmp_path / "in", "mcap", msgs)
+    out = tmp_path / "rec"
+    with running([*BAG, "record", str(out), "/chatter", "/clock", "--count", "12"],
+                 "record") as rec, \
+            running([*BAG, "play", str(src), "--rate", "10", "--loop", "--clock",
+                     "--wait-for-subscribers", "1", "--topics", "/chatter"], "play") as player:
+        code, summary = rec.finish()
+        assert code == 0, "".join(rec.err)
+        assert summary["stopped_by"] == "count"
+        assert player.stop(signal.SIGINT) == 130, "".join(player.err)
+        _, played = player.finish()
+    assert played["interrupted"] and played["loops"] >= 3
+    got = read_bag(out)
+    clock = [deserialize(m).clock for m in got if m.topic == "/clock"]
+    bag_times = {m.timestamp for m in msgs}
+    assert len(clock) >= 12
+    assert {c.sec * 1_000_000_000 + c.nanosec for c in clock} <= bag_times
+    texts = [deserialize(m).data for m in got if m.topic == "/chatter"]
+    assert len(texts) >= 12 and set(texts) == {f"hello {i}" for i in range(5)}
