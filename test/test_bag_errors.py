@@ -178,3 +178,23 @@ def test_unreadable_input_midway_keeps_what_was_written(
     assert all(np.asarray(m.data).size == 640 * 600 for m in masks)
     meta = (tmp_path / "out" / "metadata.yaml").read_text()
     assert STATUS_KEY in meta and "incomplete" in meta
+
+
+def test_play_and_record_refuse_clearly(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    src = write_bag(tmp_path / "in", "mcap", [_image(0)])
+    code, _, err = run_cli(capsys, ["bag", "play", str(src), "--wait-for-subscribers", "1",
+                                    "--wait-timeout", "0.3"])
+    assert code == 2
+    assert "no 1 subscriber(s) after 0.3 s on: /cam/image (0)" in err
+    code, _, err = run_cli(capsys, ["bag", "play", str(src), "--topics", "/nope"])
+    assert code == 2 and "not in the bag: /nope" in err
+    code, _, err = run_cli(capsys, ["bag", "play", str(src), "--rate", "0"])
+    assert code == 2 and "--rate must be > 0" in err
+    code, _, err = run_cli(capsys, ["bag", "record", str(src), "/cam/image"])
+    assert code == 2 and "exists already" in err
+    assert read_bag(src)[0].data == _image(0).data  # untouched
+    code, _, err = run_cli(capsys, ["bag", "record", str(tmp_path / "new"), "/x", "--count",
+                                    "0"])
+    assert code == 2 and "--count must be >= 1" in err
+    assert not (tmp_path / "new").exists()
