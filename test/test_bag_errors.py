@@ -198,3 +198,14 @@ def test_play_and_record_refuse_clearly(tmp_path: Path,
                                     "0"])
     assert code == 2 and "--count must be >= 1" in err
     assert not (tmp_path / "new").exists()
+
+
+def test_processing_a_processed_bag_is_refused(tmp_path: Path, model: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    src = write_bag(tmp_path / "in", "mcap", [_image(0), _image(1)])
+    code, _, err = _process(capsys, model, src, tmp_path / "once")
+    assert code == 0, err
+    code, _, err = _process(capsys, model, tmp_path / "once", tmp_path / "twice")
+    assert code == 2
+    assert "already has /cam/mask" in err
+    assert not (tmp_path / "twice").exists()

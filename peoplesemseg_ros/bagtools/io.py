@@ -23,6 +23,7 @@ __all__ = [
     "COMPRESSED_TYPE",
     "IMAGE_TYPE",
     "IMAGE_TYPES",
+    "OUTPUT_IMAGE_NAMES",
     "STORAGES",
     "BagError",
     "ImageTopic",
@@ -41,6 +42,7 @@ IMAGE_TYPE: Final = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE: Final = "sensor_msgs/msg/CompressedImage"
 IMAGE_TYPES: Final = (IMAGE_TYPE, COMPRESSED_TYPE)
 CAMERA_INFO_TYPE: Final = "sensor_msgs/msg/CameraInfo"
+OUTPUT_IMAGE_NAMES: Final = ("mask", "overlay")
 STORAGES: Final = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 WRITER_VERSION: Final = 9
 
@@ -116,7 +118,8 @@ def join_topic(namespace: str, name: str) -> str:
 
 
 def image_topics(connections: Sequence[Connection], wanted: Sequence[str]) -> list[ImageTopic]:
-    """The image topics to process: ``wanted`` (checked) or, when empty, every image topic."""
+    """The image topics to process: ``wanted`` (checked) or, when empty, every image topic
+    except ``*/mask`` and ``*/overlay`` (outputs of an earlier run)."""
     by_topic: dict[str, Connection] = {}
     for conn in connections:
         by_topic.setdefault(conn.topic, conn)
@@ -132,7 +135,9 @@ def image_topics(connections: Sequence[Connection], wanted: Sequence[str]) -> li
                                f"{' and '.join(IMAGE_TYPES)} can be segmented")
             chosen.append(found)
     else:
-        chosen = [c for c in by_topic.values() if c.msgtype in IMAGE_TYPES]
+        # Our own outputs (<ns>/mask, <ns>/overlay) are images too, never inputs.
+        chosen = [c for c in by_topic.values() if c.msgtype in IMAGE_TYPES
+                  and c.topic.rsplit("/", 1)[-1] not in OUTPUT_IMAGE_NAMES]
         if not chosen:
             raise BagError("the bag has no sensor_msgs/Image or CompressedImage topic; its topics: "
                            + ", ".join(f"{t} ({c.msgtype})" for t, c in sorted(by_topic.items())))

@@ -153,6 +153,11 @@ def process_bag(in_path: Path, out_path: Path, pipeline: Pipeline, options: Proc
                                            "serialize"), 0.0)
     with open_reader(in_path) as reader:
         cams = {t.topic: t for t in image_topics(reader.connections, options.image_topics)}
+        existing = {c.topic for c in reader.connections}
+        if clash := sorted(existing & {join_topic(t.namespace, name) for t in cams.values()
+                                       for name in OUTPUT_NAMES}):
+            raise BagError(f"the input already has {', '.join(clash)} (a processed bag?); "
+                           "process the original bag, or pick other topics with --image-topic")
         start_ns = stop_ns = None
         if options.start_s is not None:
             start_ns = reader.start_time + int(options.start_s * 1e9)
