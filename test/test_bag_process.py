@@ -297,3 +297,76 @@ def test_eval_iou_against_png_masks(tmp_path: Path, model: Path,
                                         str(empty)])
     assert code == 1
     assert summary is not None and summary["matched"] == 0 and summary["iou"] is None
+
+
+def test_sample_bag(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str],
+                    repo_root: Path) -> None:
+    """The shipped sample: 32 JPEG frames + CameraInfo -> 32 masks, grids and scans."""
+    sample = repo_root / "peoplesemseg_ros" / "data" / "sample_bag"
+    summary = _process(capsys, model, sample, tmp_path / "out", "--params",
+                       str(repo_root / "config" / "peoplesemseg.yaml"))
+    assert (summary["frames"], summary["masks"], summary["bad_frames"]) == (32, 32, 0)
+    out = _by_topic(read_bag(tmp_path / "out"))
+    stamps = [m.timestamp for m in out["/camera/image/compressed"]]
+    assert len(stamps) == 32
+    for name in ("mask", "person_occupancy", "people_scan"):
+        assert [m.timestamp for m in out[f"/camera/{name}"]] == stamps, name
+    mask = deserialize(out["/camera/mask"][0])
+    assert (mask.width, mask.height, mask.header.frame_id) == (768, 576, "camera_optical_frame")
+
+
+def test_sample_bag_is_what_the_script_makes(tmp_path: Path, repo_root: Path) -> None:
+    """tools/make_sample_bag.py regenerates the shipped bag byte for byte."""
+    import subprocess
+    import sys
+
+    src = repo_root.parent / "shared" / "data" / "samples" / "vtest"
+    if not (src / "frame_0000.jpg").is_file():
+        pytest.skip(f"source frames not found at {src} (CI puts ../shared beside the clone)")
+    out = tmp_path / "sample_bag"
+    subprocess.run([sys.executable, str(repo_root / "tools" / "make_sample_bag.py"),
+                    "--src", str(src), "--out", str(out)], check=True, capture_output=True)
+    shipped = repo_root / "peoplesemseg_ros" / "data" / "sample_bag"
+    names = sorted(p.name for p in shipped.iterdir())
+    assert names == ["LICENSE_AND_SOURCE.txt", "metadata.yaml", "sample_bag.mcap"]
+    for name in names:
+        assert (out / name).read_bytes() == (shipped / name).read_bytes(), name
+
+
+def test_interrupted_run_keeps_what_was_written(tmp_path: Path, model: Path) -> None:
+    """Ctrl-C on the third frame: the output is closed, readable, and says it is incomplete."""
+    from peoplesemseg_ros.bagtools.io import ImageTopic
+    from peoplesemseg_ros.bagtools.process import STATUS_KEY, ProcessOptions, process_bag
+    from peoplesemseg_ros.pipeline import Pipeline, PipelineConfig
+
+    class CtrlCOnThirdFrame:
+        def __init__(self) -> None:
+            self.frames = 0
+
+        def topics(self) -> dict[str, str]:
+            return {}
+
+        def on_camera_info(self, msg: Any) -> None:
+            return None
+
+        def outputs(self, mask: np.ndarray, header: Any) -> dict[str, Any]:
+            self.frames += 1
+            if self.frames == 3:
+                raise KeyboardInterrupt
+            return {}
+
+    def only_front(topic: ImageTopic) -> CtrlCOnThirdFrame | None:
+        return CtrlCOnThirdFrame() if topic.namespace == "/front" else None
+
+    src = build_input(tmp_path / "in", "sqlite3")
+    out = tmp_path / "out"
+    with Pipeline(PipelineConfig(model_path=model, backend="onnxruntime")) as pipeline, \
+            pytest.raises(KeyboardInterrupt):
+        process_bag(src, out, pipeline, ProcessOptions(image_topics=("/front/image",),
+                                                       storage="sqlite3", progress=False),
+                    only_front)
+    got = _by_topic(read_bag(out))
+    assert len(got["/front/mask"]) == 2
+    assert len(got["/front/image"]) == 3  # the third frame's input was already copied
+    meta = (out / "metadata.yaml").read_text()
+    assert STATUS_KEY in meta and "interrupted" in meta
