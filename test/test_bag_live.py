@@ -65,15 +65,22 @@ class Proc:
 
     def finish(self, timeout: float = TIMEOUT) -> tuple[int, dict[str, Any]]:
         try:
-            out, _ = self.popen.communicate(timeout=timeout)
+            self.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.stop()
-            raise AssertionError(f"{self.name} did not finish in {timeout} s; stderr:\n"
-                                 + "".join(self.err)) from None
+            self._thread.join(timeout=5)
+            raise AssertionError(f"{self.name} did not finish in {timeout} s; stdout: "
+                                 f"{self._stdout()}; stderr:\n{''.join(self.err)}") from None
         self._thread.join(timeout=5)
+        out = self._stdout()
         lines = [line for line in out.splitlines() if line.startswith("{")]
         assert lines, f"{self.name}: no JSON summary; stderr:\n{''.join(self.err)}"
         return self.popen.returncode, json.loads(lines[-1])
+
+    def _stdout(self) -> str:
+        """Everything on stdout (the process has ended; small JSON summaries only)."""
+        assert self.popen.stdout is not None
+        return self.popen.stdout.read() if not self.popen.stdout.closed else ""
 
     def stop(self, sig: int = signal.SIGINT) -> int:
         if self.popen.poll() is None:

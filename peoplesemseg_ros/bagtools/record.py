@@ -1,12 +1,12 @@
 """``bag record``: raw subscriptions to live topics, written to a new rosbag2 (rosbags).
 
 Each requested topic is subscribed as soon as the graph shows a publisher for it
-(its type comes from ``get_topic_names_and_types``; topics that appear later are
-picked up later). Messages are written as received (raw CDR, bag timestamp =
-receive time). Recording stops on SIGINT / SIGTERM, after ``duration`` seconds,
-or once every topic has ``count`` messages; then the messages the middleware has
-already received are taken too, and the bag is closed (metadata.yaml written), so
-everything received is kept and readable.
+(its type comes from ``get_topic_names_and_types``, its QoS from the publishers;
+topics that appear later are picked up later). Messages are written as received
+(raw CDR, bag timestamp = receive time). Recording stops on SIGINT / SIGTERM,
+after ``duration`` seconds, or once every topic has ``count`` messages; then the
+messages the middleware has already received are taken too, and the bag is
+closed (metadata.yaml written), so everything received is kept and readable.
 
 Once every topic is subscribed and matched to a publisher, one line
 ``recording: all N topics subscribed`` is logged (scripts can wait for it).
@@ -62,8 +62,8 @@ class _Recorder:
     def discover(self) -> None:
         types = dict(self.node.get_topic_names_and_types())
         for topic in list(self.pending):
-            if topic not in types or not types[topic]:
-                continue
+            if topic not in types or not types[topic] or not self.node.count_publishers(topic):
+                continue  # not there yet, or only subscribers so far: wait for a publisher
             self.pending.remove(topic)
             msgtype = types[topic][0]
             try:
