@@ -143,6 +143,11 @@ def test_bag_still_being_written(tmp_path: Path, model: Path,
     assert code == 2
     assert "cannot open bag" in err and "still being written" in err
     assert not (tmp_path / "out").exists()
+    # A sqlite3 bag whose database is garbage (e.g. a copy taken mid-write).
+    db_dir = write_bag(tmp_path / "db", "sqlite3", [_image(0)])
+    (db_dir / "db.db3").write_bytes(b"SQLite format 3\x00" + b"\x17" * 300)
+    code, _, err = _process(capsys, model, db_dir, tmp_path / "out")
+    assert code == 2 and "cannot open bag" in err
     # The bare .mcap file, equally.
     code, _, err = _process(capsys, model, mcap, tmp_path / "out")
     assert code == 2 and "cannot open bag" in err

@@ -7,6 +7,7 @@ that says what is wrong and what to do; callers print it and exit non-zero.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -75,7 +76,7 @@ def open_reader(path: Path) -> Iterator[Reader]:
     try:
         reader = Reader(path)
         reader.open()
-    except (ReaderError, OSError, KeyError, ValueError) as err:
+    except (ReaderError, OSError, KeyError, ValueError, sqlite3.DatabaseError) as err:
         raise BagError(
             f"cannot open bag {path}: {err} (is it still being written, truncated or not a "
             "rosbag2?)") from err
