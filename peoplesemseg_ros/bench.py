@@ -92,6 +92,9 @@ def _add_node(p: argparse.ArgumentParser) -> None:
     p.add_argument("--node-warmup", type=int, default=10, help="frames before measuring")
     p.add_argument("--no-multicam", action="store_true",
                    help="skip one-node-two-cameras vs two nodes")
+    p.add_argument("--multicam-threads", type=int, default=0,
+                   help="inference threads of the one two-camera node (default: --threads, "
+                        "the same as each single-camera node)")
     p.add_argument("--batch-window-ms", type=float, default=10.0,
                    help="the multi-camera node's batch_window_ms")
     p.add_argument("--timeout", type=float, default=60.0, help="per-wait timeout, seconds")
@@ -176,7 +179,8 @@ def _run_node(args: argparse.Namespace) -> dict[str, Any]:
                           frames=args.frames, latency_frames=args.latency_frames,
                           warmup=args.node_warmup, threads=args.threads,
                           model_path=args.model, multicam=not args.no_multicam,
-                          batch_window_ms=args.batch_window_ms, timeout_s=args.timeout)
+                          batch_window_ms=args.batch_window_ms, timeout_s=args.timeout,
+                          multicam_threads=args.multicam_threads)
     return bench_node(cfg)
 
 

@@ -133,8 +133,8 @@ def _node(sec: dict[str, Any]) -> list[str]:
     if mc:
         one, two = mc["one_node_two_cameras"], mc["two_nodes"]
         lines += [f"Multi-camera ({mc['input']}, each camera at 1.2x the model's rate, batch "
-                  f"window {_f(mc['batch_window_ms'], 0)} ms; the same inference thread budget: "
-                  f"{mc.get('threads_one_node', '?')} thread(s) in the one node, "
+                  f"window {_f(mc['batch_window_ms'], 0)} ms; "
+                  f"{mc.get('threads_one_node', '?')} inference thread(s) in the one node, "
                   f"{mc.get('threads_per_node_two_nodes', '?')} in each of the two):", ""]
         lines += _table(["setup", "masks/s (both cameras)", "e2e p50 ms", "RSS MB (sum)"], [
             ["one node, cameras [cam0, cam1], max_batch 2", _f(one.get("throughput_fps")),
