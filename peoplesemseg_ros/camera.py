@@ -14,6 +14,7 @@ from typing import Any
 
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from .occupancy_stage import OccupancyStage
 from .params import NodeConfig
 
 __all__ = ["CameraState", "Frame", "Mailbox", "input_qos", "output_qos", "topic"]
@@ -82,10 +83,7 @@ class CameraState:
     name: str
     mailbox: Mailbox
     pose: tuple[float, float, float, float, float, float]
-    camera_info: Any = None
-    warned_no_info: bool = False
-    mapper: Any = None  # occupancy.OccupancyMapper, built from the first CameraInfo
-    mapper_size: tuple[int, int] = (0, 0)
+    occupancy: OccupancyStage
     next_due: float = 0.0  # time.perf_counter() before which max_rate_hz holds frames back
     pubs: dict[str, Any] = field(default_factory=dict)
     subs: list[Any] = field(default_factory=list)

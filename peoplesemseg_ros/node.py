@@ -18,10 +18,11 @@ from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import OccupancyGrid
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan
 
 from . import health, params
 from .camera import CameraState, Frame, Mailbox, input_qos, now, output_qos, topic
@@ -36,17 +37,9 @@ from .images import (
     mask_to_image_fields,
     rgb_to_image_fields,
 )
+from .occupancy_stage import OccupancyStage
 from .pipeline import Pipeline
 from .ros_params import current_values, declare_parameters
-
-try:  # written by the occupancy issue; the node works without it
-    from . import occupancy as _occupancy
-    from . import occupancy_msgs as _occupancy_msgs
-    _OCCUPANCY_ERROR = ""
-except ImportError as _exc:
-    _occupancy = None  # type: ignore[assignment]
-    _occupancy_msgs = None  # type: ignore[assignment]
-    _OCCUPANCY_ERROR = str(_exc)
 
 __all__ = ["PeopleSegNode", "main"]
 
@@ -77,9 +70,6 @@ class PeopleSegNode(LifecycleNode):
         self._failure_msg = ""
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_timer = self.create_timer(1.0, self._publish_diagnostics)
-        self._occupancy_enabled = _occupancy is not None
-        if not self._occupancy_enabled:
-            self.get_logger().warning(f"occupancy disabled: {_OCCUPANCY_ERROR}")
         if self.config.autostart and \
                 self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
             self.trigger_activate()
@@ -101,17 +91,13 @@ class PeopleSegNode(LifecycleNode):
         qos = output_qos(cfg)
         poses = cfg.camera_poses()
         for name in cfg.camera_names:
-            cam = CameraState(name, Mailbox(self._cond), poses[name])
+            stage = OccupancyStage(topic(name, "camera_info"), self._warn)
+            cam = CameraState(name, Mailbox(self._cond), poses[name], stage)
             cam.pubs["mask"] = self.create_publisher(Image, topic(name, "mask"), qos)
             cam.pubs["overlay"] = self.create_publisher(Image, topic(name, "overlay"), qos)
-            if self._occupancy_enabled:
-                from nav_msgs.msg import OccupancyGrid
-                from sensor_msgs.msg import LaserScan
-
-                cam.pubs["grid"] = self.create_publisher(
-                    OccupancyGrid, topic(name, "person_occupancy"), qos)
-                cam.pubs["scan"] = self.create_publisher(
-                    LaserScan, topic(name, "people_scan"), qos)
+            cam.pubs["grid"] = self.create_publisher(
+                OccupancyGrid, topic(name, "person_occupancy"), qos)
+            cam.pubs["scan"] = self.create_publisher(LaserScan, topic(name, "people_scan"), qos)
             self.cameras[name] = cam
         self.state_label = "inactive"
         return TransitionCallbackReturn.SUCCESS
@@ -212,8 +198,7 @@ class PeopleSegNode(LifecycleNode):
         self.config = params.validate(current_values(self))
         poses = self.config.camera_poses()
         for name, cam in self.cameras.items():
-            cam.pose = poses[name]
-            cam.mapper = None  # rebuilt from the next CameraInfo with the new settings
+            cam.pose = poses[name]  # the occupancy stage rebuilds its mapper when it changed
 
     # ------------------------------------------------------------------ callbacks
     def _on_image(self, cam: CameraState, msg: Any) -> None:
@@ -236,7 +221,13 @@ class PeopleSegNode(LifecycleNode):
                                   throttle_duration_sec=_THROTTLE_S)
 
     def _on_info(self, cam: CameraState, msg: CameraInfo) -> None:
-        cam.camera_info = msg
+        cam.occupancy.set_info(msg)
+
+    def _warn(self, text: str, throttled: bool) -> None:
+        if throttled:
+            self.get_logger().warning(text, throttle_duration_sec=_THROTTLE_S)
+        else:
+            self.get_logger().warning(text)
 
     # ------------------------------------------------------------------ worker
     def _take_batch(self) -> list[tuple[CameraState, Frame]]:
@@ -327,53 +318,16 @@ class PeopleSegNode(LifecycleNode):
                 img.header = header
                 ov.publish(img)
                 self.stats.add_latency("overlay", now() - t)
-            self._publish_occupancy(cam, mask, header)
+            t = now()
+            grid, scan = cam.occupancy.messages(mask, header.stamp, cam.pose, cfg)
+            if grid is not None:
+                cam.pubs["grid"].publish(grid)
+            if scan is not None:
+                cam.pubs["scan"].publish(scan)
+            if grid is not None or scan is not None:
+                self.stats.add_latency("occupancy", now() - t)
             self.stats.count(cam.name, "published")
             self.stats.add_latency("total", now() - frame.received)
-
-    # ------------------------------------------------------------------ occupancy
-    def _publish_occupancy(self, cam: CameraState, mask: Any, header: Any) -> None:
-        """Occupancy hook (issue 6): mask + latest CameraInfo -> person_occupancy, people_scan.
-
-        The one place where occupancy is wired into the node.
-        """
-        cfg = self.config
-        if not self._occupancy_enabled or not (cfg.publish_occupancy or cfg.publish_scan):
-            return
-        if cam.camera_info is None:
-            if not cam.warned_no_info:
-                cam.warned_no_info = True
-                self.get_logger().warning(
-                    f"no CameraInfo on {topic(cam.name, 'camera_info')} yet: publishing masks "
-                    "but no occupancy / scan")
-            return
-        info = cam.camera_info
-        size = (int(info.height), int(info.width))
-        if cam.mapper is None or cam.mapper_size != size:
-            try:  # e.g. K all zero from an uncalibrated driver: no occupancy, masks go on
-                model = _occupancy.CameraModel.from_camera_info(info)
-            except ValueError as exc:
-                self.get_logger().warning(
-                    f"no occupancy / scan from {topic(cam.name, 'camera_info')}: {exc}",
-                    throttle_duration_sec=_THROTTLE_S)
-                return
-            cam.mapper = _occupancy.OccupancyMapper(
-                model, _occupancy.CameraPose(*cam.pose),
-                _occupancy.OccupancyConfig(**cfg.occupancy_kwargs()))
-            cam.mapper_size = size
-            if not cam.mapper.sees_floor:
-                self.get_logger().warning(f"camera {cam.name or '(default)'} sees no floor: "
-                                          f"{cam.mapper.why_no_floor}")
-        result = cam.mapper.process(mask)
-        from std_msgs.msg import Header
-
-        out_header = Header(stamp=header.stamp, frame_id=cfg.base_frame)
-        if cfg.publish_occupancy:
-            cam.pubs["grid"].publish(_occupancy_msgs.grid_msg(result, out_header,
-                                                              cam.mapper.config))
-        if cfg.publish_scan:
-            cam.pubs["scan"].publish(_occupancy_msgs.scan_msg(result, out_header,
-                                                              cam.mapper.config))
 
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
