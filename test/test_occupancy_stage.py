@@ -76,3 +76,27 @@ def test_switches_and_invalid_calibration() -> None:
     stage.set_info(_info())
     stage.messages(_mask(), None, sky, params.validate({}))
     assert any("sees no floor" in text for text, _ in warnings)
+
+
+def test_full_hd_mask_is_subsampled_with_the_same_answer() -> None:
+    """A 1920x1080 mask gives the same foot cells as the same scene at 960x540."""
+    stage_hd, _ = _stage()
+    stage_sd, _ = _stage()
+    hd, sd = _info(), _info()
+    hd.width, hd.height, hd.k = 1920, 1080, [1000.0, 0, 960.0, 0, 1000.0, 540.0, 0, 0, 1]
+    sd.width, sd.height, sd.k = 960, 540, [500.0, 0, 480.0, 0, 500.0, 270.0, 0, 0, 1]
+    stage_hd.set_info(hd)
+    stage_sd.set_info(sd)
+    mask_sd = np.zeros((540, 960), np.uint8)
+    mask_sd[300:420, 400:440] = 255
+    mask_hd = np.repeat(np.repeat(mask_sd, 2, axis=0), 2, axis=1)
+    cfg = params.validate({})
+    grid_hd, scan_hd = stage_hd.messages(mask_hd, None, POSE, cfg)
+    grid_sd, scan_sd = stage_sd.messages(mask_sd, None, POSE, cfg)
+    assert grid_hd is not None and grid_sd is not None
+    assert scan_hd is not None and scan_sd is not None
+    assert stage_hd._mapper is not None and stage_hd._mapper.config.min_person_height_px == 4
+    people_hd = np.flatnonzero(np.array(grid_hd.data, np.int8) == 100)
+    people_sd = np.flatnonzero(np.array(grid_sd.data, np.int8) == 100)
+    assert people_sd.size and set(people_hd) == set(people_sd)
+    assert np.allclose(np.array(scan_hd.ranges), np.array(scan_sd.ranges), atol=0.02)
