@@ -8,7 +8,7 @@ Stages, each timed on its own (seconds -> p50/p95 ms):
 ``inference``    the backend's ``infer``
 ``postprocess``  class map -> mono8 mask at camera resolution
 ``overlay``      the tinted RGB image (the node computes it only while subscribed)
-``occupancy``    ``OccupancyMapper.process`` (foot points -> grid + scan)
+``occupancy``    the node's occupancy stage (foot points -> OccupancyGrid + LaserScan)
 ``serialize``    mask Image built with ``.tobytes()`` + ``serialize_message``
 
 ``overhead`` = everything except inference (per frame, then percentiles), also
@@ -29,7 +29,8 @@ from numpy.typing import NDArray
 
 from ..camera_model import CameraModel, CameraPose
 from ..images import compressed_to_rgb, fill_image, image_to_rgb, mask_to_image_fields
-from ..occupancy import OccupancyMapper
+from ..occupancy_stage import OccupancyStage
+from ..params import NodeConfig, validate
 from ..pipeline import Pipeline, PipelineConfig
 from .frames import InputSpec, received_messages
 from .stats import summarize_ms
@@ -48,6 +49,25 @@ def bench_camera(width: int, height: int) -> tuple[CameraModel, CameraPose]:
                                                                     pitch=math.radians(15.0))
 
 
+class _Occupancy:
+    """The node's occupancy stage for the bench camera, called like the node does."""
+
+    def __init__(self, width: int, height: int) -> None:
+        from sensor_msgs.msg import CameraInfo
+
+        camera, pose = bench_camera(width, height)
+        info = CameraInfo(width=width, height=height, distortion_model="plumb_bob")
+        info.k = [float(v) for v in camera.K.ravel()]
+        info.d = [0.0] * 5
+        self.pose = (pose.x, pose.y, pose.z, pose.roll, pose.pitch, pose.yaw)
+        self.config: NodeConfig = validate({})
+        self.stage = OccupancyStage("bench/camera_info", lambda text, throttled: None)
+        self.stage.set_info(info)
+
+    def process(self, mask: NDArray[np.uint8], stamp: Any) -> None:
+        self.stage.messages(mask, stamp, self.pose, self.config)
+
+
 def decoder_for(spec: InputSpec) -> Callable[[Any], NDArray[np.uint8]]:
     return compressed_to_rgb if spec.compressed else image_to_rgb
 
@@ -59,8 +79,7 @@ def bench_pipeline_input(pipe: Pipeline, spec: InputSpec, warmup: int,
 
     msgs = received_messages(spec)
     decode = decoder_for(spec)
-    camera, pose = bench_camera(spec.width, spec.height)
-    mapper = OccupancyMapper(camera, pose)
+    mapper = _Occupancy(spec.width, spec.height)
     samples: dict[str, list[float]] = {s: [] for s in STAGES}
     overhead: list[float] = []
     overhead_no_overlay: list[float] = []
@@ -73,7 +92,7 @@ def bench_pipeline_input(pipe: Pipeline, spec: InputSpec, warmup: int,
         t2 = time.perf_counter()
         pipe.overlay(rgb, mask)
         t3 = time.perf_counter()
-        mapper.process(mask)
+        mapper.process(mask, msg.header.stamp)
         t4 = time.perf_counter()
         out = fill_image(Image(), mask_to_image_fields(mask))
         out.header = msg.header
@@ -102,7 +121,7 @@ def bench_pipeline_input(pipe: Pipeline, spec: InputSpec, warmup: int,
 
 
 def _replay(pipe: Pipeline, msgs: Sequence[Any], decode: Callable[[Any], NDArray[np.uint8]],
-            mapper: OccupancyMapper, iters: int) -> dict[str, Any]:
+            mapper: _Occupancy, iters: int) -> dict[str, Any]:
     """Every stage but inference, back to back, on one real class map: wall and CPU time.
 
     The thread's CPU time does not count time the scheduler gave to other processes,
@@ -126,7 +145,7 @@ def _replay(pipe: Pipeline, msgs: Sequence[Any], decode: Callable[[Any], NDArray
         _, geoms = pipe.preprocessor.prepare([rgb])
         mask = class_map_to_mask(ids, geoms[0], value)
         pipe.overlay(rgb, mask)
-        mapper.process(mask)
+        mapper.process(mask, msg.header.stamp)
         out = fill_image(Image(), mask_to_image_fields(mask))
         out.header = msg.header
         serialize_message(out)
