@@ -5,8 +5,9 @@ Each requested topic is subscribed as soon as the graph shows a publisher for it
 topics that appear later are picked up later). Messages are written as received
 (raw CDR, bag timestamp = receive time). Recording stops on SIGINT / SIGTERM,
 after ``duration`` seconds, or once every topic has ``count`` messages; then the
-messages the middleware has already received are taken too, and the bag is
-closed (metadata.yaml written), so everything received is kept and readable.
+messages the middleware has already received are taken too (for at most
+``DRAIN_MAX_S``), and the bag is closed (metadata.yaml written), so everything
+received is kept and readable.
 
 Once every topic is subscribed and matched to a publisher, one line
 ``recording: all N topics subscribed`` is logged (scripts can wait for it).
@@ -37,6 +38,7 @@ READY_LINE: Final = "recording: all {n} topics subscribed"
 SPIN_S: Final = 0.05
 DEPTH: Final = 100
 DRAIN_IDLE: Final = 5
+DRAIN_MAX_S: Final = 1.0
 
 
 @dataclass(frozen=True)
@@ -109,9 +111,11 @@ class _Recorder:
 
 
 def _drain(executor: SingleThreadedExecutor, recorder: _Recorder) -> None:
-    """Take what the middleware already received (stop after DRAIN_IDLE idle spins)."""
+    """Take what the middleware already received: until DRAIN_IDLE spins in a row bring
+    nothing, for at most DRAIN_MAX_S (a publisher that never pauses must not keep us)."""
     idle = 0
-    while idle < DRAIN_IDLE:
+    deadline = time.monotonic() + DRAIN_MAX_S
+    while idle < DRAIN_IDLE and time.monotonic() < deadline:
         before = sum(recorder.counts.values())
         executor.spin_once(timeout_sec=0.01)
         idle = idle + 1 if sum(recorder.counts.values()) == before else 0
