@@ -80,3 +80,12 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def logits_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The float-NCHW / logits variant, cut from the shipped embedded model (not shipped)."""
+    from peoplesemseg_ros.training.variants import logits_from_ids
+
+    embedded = REPO / "peoplesemseg_ros" / "models" / "peoplesemseg_shuffleseg.onnx"
+    return logits_from_ids(embedded, tmp_path_factory.mktemp("models") / "logits.onnx")

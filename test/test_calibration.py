@@ -131,11 +131,11 @@ def test_unreadable_image_is_an_error(tmp_path: Path) -> None:
         list(batches)
 
 
-def test_onnx_model_io_of_the_shipped_models() -> None:
+def test_onnx_model_io_of_the_shipped_models(logits_model: Path) -> None:
     ids = onnx_model_io(MODELS / "peoplesemseg_shuffleseg.onnx")
     assert ids.layout is InputLayout.NHWC and ids.takes_uint8
     assert ids.output_kind is OutputKind.CLASS_IDS and (ids.height, ids.width) == (544, 960)
-    logits = onnx_model_io(MODELS / "peoplesemseg_shuffleseg_logits.onnx")
+    logits = onnx_model_io(logits_model)
     assert logits.layout is InputLayout.NCHW and logits.output_kind is OutputKind.LOGITS_NCHW
 
 

@@ -55,7 +55,6 @@ from peoplesemseg_ros.cli import main as cli_main
 
 MODELS = Path(__file__).resolve().parents[1] / "peoplesemseg_ros" / "models"
 EMBEDDED = MODELS / "peoplesemseg_shuffleseg.onnx"
-LOGITS = MODELS / "peoplesemseg_shuffleseg_logits.onnx"
 U8, F32, F16, I32, I64 = (np.dtype(t) for t in (np.uint8, np.float32, np.float16, np.int32,
                                                  np.int64))
 
@@ -272,9 +271,9 @@ def test_qdq_problems_flags_what_tensorrt_rejects(tmp_path: Path) -> None:
     assert qdq_problems(EMBEDDED) == []  # float model: no Q/DQ at all
 
 
-def test_onnx_input_of_the_embedded_models() -> None:
+def test_onnx_input_of_the_embedded_models(logits_model: Path) -> None:
     assert onnx_input(EMBEDDED) == OnnxInput("image", (544, 960, 3), None)
-    assert onnx_input(LOGITS) == OnnxInput("input", (3, 544, 960), None)
+    assert onnx_input(logits_model) == OnnxInput("input", (3, 544, 960), None)
 
 
 def test_fp16_onnx_conversion_keeps_io_and_agrees(tmp_path: Path) -> None:

@@ -15,7 +15,11 @@ ort = pytest.importorskip("onnxruntime")
 
 from peoplesemseg_ros.training import train as train_mod  # noqa: E402
 from peoplesemseg_ros.training.dataset import read_split  # noqa: E402
-from peoplesemseg_ros.training.export import export_onnx, load_checkpoint_model  # noqa: E402
+from peoplesemseg_ros.training.export import (  # noqa: E402
+    export_onnx,
+    load_checkpoint_model,
+    logits_from_ids,
+)
 from peoplesemseg_ros.training.model import (  # noqa: E402
     DeployWrapper,
     ShuffleSegConfig,
@@ -159,6 +163,12 @@ def test_export_parity_and_int8(tmp_path: Path) -> None:
     logits = lsess.run(None, {"input": images.transpose(0, 3, 1, 2).astype(np.float32)})[0]
     assert logits.shape == (3, 2, 64, 96)
     assert ((logits[:, 1] > logits[:, 0]).astype(np.uint8) == want).mean() >= 0.999
+    # the same variant cut out of the ids ONNX (no torch) gives the same logits
+    cut = logits_from_ids(onnx_path, tmp_path / "cut.onnx")
+    csess = ort.InferenceSession(str(cut), providers=["CPUExecutionProvider"])
+    assert [i.shape for i in csess.get_inputs()] == [["N", 3, 64, 96]]
+    cut_logits = csess.run(None, {"input": images.transpose(0, 3, 1, 2).astype(np.float32)})[0]
+    assert np.allclose(cut_logits, logits, atol=1e-4)
 
     calib = sorted((data / "synth" / "images").glob("*.jpg"))[:4]
     q = quantize_int8(onnx_path, tmp_path / "q.onnx", calib)

@@ -43,27 +43,13 @@ def float_logits_model(model_path: Path) -> tuple[bytes, NDArray[np.float32], ND
     import onnx
     from onnx import numpy_helper
 
-    proto = onnx.load(str(model_path))
-    graph = proto.graph
-    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    from ..training.variants import cut_logits
+
+    inits = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(model_path)).graph.initializer}
     if "norm.mean" not in inits or "norm.inv_std" not in inits:
         raise ValueError(f"{model_path} has no norm.mean / norm.inv_std: not an exported "
                          "ShuffleSeg ids model, the baseline cannot cut it")
-    norm_out = next((n.output[0] for n in graph.node if "norm.inv_std" in n.input), None)
-    greater = next((n for n in graph.node if n.op_type == "Greater"), None)
-    if norm_out is None or greater is None:
-        raise ValueError(f"{model_path}: normalization or class decision node not found")
-    gathers = [n for n in graph.node if n.output[0] in greater.input and n.op_type == "Gather"]
-    if len(gathers) != 2:
-        raise ValueError(f"{model_path}: expected two Gathers feeding Greater")
-    logits = gathers[0].input[0]
-    shape = [d.dim_param or d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
-    n, h, w = shape[0], shape[1], shape[2]
-    f32 = onnx.TensorProto.FLOAT
-    graph.value_info.extend([onnx.helper.make_tensor_value_info(norm_out, f32, [n, 3, h, w]),
-                             onnx.helper.make_tensor_value_info(logits, f32, [n, 2, h, w])])
-    extractor = onnx.utils.Extractor(proto)
-    sub = extractor.extract_model([norm_out], [logits])
+    sub = cut_logits(model_path, normalized=True)
     mean = (inits["norm.mean"].reshape(-1) / 255.0).astype(np.float32)
     std = (1.0 / (inits["norm.inv_std"].reshape(-1) * 255.0)).astype(np.float32)
     return sub.SerializeToString(), mean, std

@@ -8,8 +8,12 @@ Two variants, both opset 17 with a dynamic batch dimension:
     uint8 ``[N,544,960]``. The node only resizes.
 ``logits`` (TensorRT INT8 calibration, NVIDIA-style pipelines)
     input ``input`` float32 RGB NCHW ``[N,3,544,960]`` in 0..255 (normalization
-    in the graph: use the ``embedded_float`` / [0,255] preprocessing); output
+    in the graph: preprocessing ``unit`` with ``scale: [255.0]``); output
     ``logits`` float32 ``[N,2,544,960]``.
+
+``--from-onnx IDS.onnx --variant logits`` cuts the logits variant out of a
+shipped ids model (no torch, no checkpoint): the subgraph from the float cast
+of the input to the logits feeding the class decision.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ import torch
 from torch import nn
 
 from .model import DeployWrapper, LogitsWrapper, ShuffleSeg, ShuffleSegConfig
+from .variants import logits_from_ids
 
-__all__ = ["add_arguments", "export_onnx", "load_checkpoint_model", "run"]
+__all__ = ["add_arguments", "export_onnx", "load_checkpoint_model", "logits_from_ids", "run"]
 
 OPSET = 17
 HEIGHT, WIDTH = 544, 960
@@ -87,7 +92,9 @@ def export_onnx(model: ShuffleSeg, out: Path, *, variant: str = "ids",
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", type=Path, help="training checkpoint (best.pt / last.pt)")
+    p.add_argument("checkpoint", type=Path, nargs="?", help="training checkpoint (best.pt)")
+    p.add_argument("--from-onnx", type=Path,
+                   help="instead of a checkpoint: cut --variant logits from this ids ONNX")
     p.add_argument("--out", type=Path, required=True, help="output .onnx path")
     p.add_argument("--variant", choices=["ids", "logits"], default="ids")
     p.add_argument("--height", type=int, default=HEIGHT)
@@ -95,7 +102,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.checkpoint.is_file():
+    if args.from_onnx:
+        if args.variant != "logits" or not args.from_onnx.is_file():
+            raise SystemExit("--from-onnx needs an existing ids ONNX and --variant logits")
+        out = logits_from_ids(args.from_onnx, args.out)
+        print(json.dumps({"onnx": str(out), "bytes": out.stat().st_size, "variant": "logits"}))
+        return 0
+    if args.checkpoint is None or not args.checkpoint.is_file():
         raise SystemExit(f"checkpoint not found: {args.checkpoint}")
     model, state = load_checkpoint_model(args.checkpoint)
     meta = {"epoch": str(state.get("epoch")),
