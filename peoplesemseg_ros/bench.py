@@ -63,6 +63,10 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _add_model(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", default="auto",
+                   help="onnxruntime, tensorrt or both comma-separated (default auto: every "
+                        "backend that is usable here); a named backend that is not usable "
+                        "is an error")
     p.add_argument("--batch", type=_ints, default=[1, 2], help="batch sizes, e.g. 1,2,4")
     p.add_argument("--thread-list", type=_ints, default=[1, 2],
                    help="ONNX Runtime intra-op thread counts to compare (0: runtime default)")
@@ -135,6 +139,13 @@ def _run_model(args: argparse.Namespace) -> dict[str, Any]:
     from .benchmarks.model import available_backends, bench_model, default_int8_model, model_cases
 
     names, skipped = available_backends()
+    if args.backend != "auto":
+        asked = [b.strip() for b in args.backend.split(",") if b.strip()]
+        for name in asked:
+            if name not in names:
+                why = skipped.get(name, "unknown backend; choose onnxruntime or tensorrt")
+                raise SystemExit(f"bench model: backend {name!r} is not usable here: {why}")
+        names = asked
     wanted = {p.strip() for p in args.precision.split(",")} - {""}
     if not wanted <= {"auto", "fp32", "int8"}:
         raise SystemExit(f"bench model: --precision takes fp32 / int8 / auto, got "

@@ -155,3 +155,13 @@ def test_perf_table_renders(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     text = perf_table.render(report)
     assert "| 960x544_rgb8 |" in text and report["machine"]["cpu_model"] in text
     assert "in-process overhead p50, 960x544 rgb8" in text
+
+
+def test_bench_model_named_backend_that_is_not_usable_fails_clearly() -> None:
+    """`--backend tensorrt` without TensorRT says why instead of silently benching nothing."""
+    from peoplesemseg_ros.backends.tensorrt import tensorrt_available
+
+    if tensorrt_available()[0]:
+        pytest.skip("TensorRT is usable here")
+    with pytest.raises(SystemExit, match="backend 'tensorrt' is not usable here"):
+        main(["bench", "model", "--backend", "tensorrt", "--batch", "1"])
