@@ -173,6 +173,10 @@ def _drive(args: argparse.Namespace, frames: list[Path], wait: _Wait) -> int:
                 ov = np.frombuffer(bytes(ov_msg.data), np.uint8).reshape(
                     ov_msg.height, ov_msg.width, 3)
                 write_rgb(args.out / "overlays" / f"{path.stem}.png", ov)
+            # the model id and backend come with the node's 1 Hz diagnostics, which a fast
+            # model can outrun: wait for them rather than print "?"
+            wait.until(lambda: bool(info.get("model_id")), args.timeout,
+                       "the node's diagnostics (model id, backend)")
         finally:
             executor.shutdown()
             node.destroy_node()
