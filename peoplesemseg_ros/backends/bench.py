@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from .base import Backend
 
-__all__ = ["bench_backend", "synthetic_batch"]
+__all__ = ["bench_backend", "synthetic_batch", "time_infer"]
 
 
 def synthetic_batch(backend: Backend, batch: int, seed: int = 0) -> NDArray[np.generic]:
@@ -23,6 +23,33 @@ def synthetic_batch(backend: Backend, batch: int, seed: int = 0) -> NDArray[np.g
     return rng.uniform(-1.0, 1.0, shape).astype(info.dtype)
 
 
+def time_infer(backend: Backend, data: NDArray[np.generic], warmup: int, iters: int,
+               period_s: float = 0.0) -> NDArray[np.float64]:
+    """Seconds of each of ``iters`` timed ``infer(data)`` calls after ``warmup`` untimed ones.
+
+    ``period_s`` > 0 paces the calls like a camera (one call per period, idle in
+    between): on a loaded box a call after an idle gap is slower than back-to-back
+    calls (caches, scheduling), and that is the latency a node at that rate sees.
+    """
+    if iters < 1 or warmup < 0 or period_s < 0:
+        raise ValueError(f"need iters >= 1, warmup >= 0, period_s >= 0, got {iters}, {warmup}, "
+                         f"{period_s}")
+    for _ in range(warmup):
+        backend.infer(data)
+    times = np.empty(iters, np.float64)
+    next_t = time.perf_counter()
+    for i in range(iters):
+        if period_s > 0:
+            next_t += period_s
+            delay = next_t - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)  # the camera's frame period (pacing, not synchronisation)
+        t0 = time.perf_counter()
+        backend.infer(data)
+        times[i] = time.perf_counter() - t0
+    return times
+
+
 def bench_backend(backend: Backend, batch: int = 1, warmup: int = 10,
                   iters: int = 100) -> dict[str, Any]:
     """Run ``warmup`` untimed then ``iters`` timed ``infer`` calls on one synthetic batch.
@@ -33,14 +60,7 @@ def bench_backend(backend: Backend, batch: int = 1, warmup: int = 10,
     if batch < 1 or iters < 1 or warmup < 0:
         raise ValueError(f"need batch >= 1, iters >= 1, warmup >= 0 (got {batch}, {iters}, "
                          f"{warmup})")
-    data = synthetic_batch(backend, batch)
-    for _ in range(warmup):
-        backend.infer(data)
-    times = np.empty(iters, np.float64)
-    for i in range(iters):
-        t0 = time.perf_counter()
-        backend.infer(data)
-        times[i] = time.perf_counter() - t0
+    times = time_infer(backend, synthetic_batch(backend, batch), warmup, iters)
     ms = times * 1e3
     return {
         "backend": backend.name,

@@ -9,7 +9,6 @@ runs with sequential execution (its default; ``inter_op`` = 1) and the given
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..backends import Backend, BackendOptions, create_backend
+from ..backends.bench import time_infer
 from ..pipeline import embedded_model_path, model_id
 from ..preprocess import Preprocessor, resolve_spec
 from .frames import load_source_frames
@@ -89,24 +89,8 @@ def time_backend(backend: Backend, batch: int, warmup: int, iters: int,
     calls (caches, scheduling), and that is the latency a node at that rate sees.
     Throughput is always items / mean call time.
     """
-    if iters < 1 or warmup < 0 or period_s < 0:
-        raise ValueError(f"need iters >= 1, warmup >= 0, period_s >= 0, got {iters}, {warmup}, "
-                         f"{period_s}")
-    data = input_batch(backend, batch)
-    for _ in range(warmup):
-        backend.infer(data)
-    times = []
-    next_t = time.perf_counter()
-    for _ in range(iters):
-        if period_s > 0:
-            next_t += period_s
-            delay = next_t - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)  # the camera's frame period (pacing, not synchronisation)
-        t0 = time.perf_counter()
-        backend.infer(data)
-        times.append(time.perf_counter() - t0)
-    out = summarize(times, items_per_sample=batch)
+    times = time_infer(backend, input_batch(backend, batch), warmup, iters, period_s)
+    out = summarize(times.tolist(), items_per_sample=batch)
     out["per_frame_p50_ms"] = float(out["p50_ms"]) / batch
     return out
 
