@@ -138,15 +138,8 @@ class PeopleSegNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_worker()
-        for cam in self.cameras.values():
-            for sub in cam.subs:
-                self.destroy_subscription(sub)
-            cam.subs.clear()
-            cam.mailbox.clear()
-        if self.pipeline is not None:  # free the backend (GPU / CPU memory) while inactive
-            self.pipeline.close()
-            self.pipeline = None
+        self._unsubscribe()
+        self._close_pipeline()  # free the backend (GPU / CPU memory) while inactive
         self.state_label = "inactive"
         return TransitionCallbackReturn.SUCCESS
 
@@ -156,11 +149,7 @@ class PeopleSegNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_worker()
-        for cam in self.cameras.values():
-            for sub in cam.subs:
-                self.destroy_subscription(sub)
-            cam.subs.clear()
+        self._unsubscribe()
         self._release()
         self.state_label = "finalized"
         return TransitionCallbackReturn.SUCCESS
@@ -174,14 +163,26 @@ class PeopleSegNode(LifecycleNode):
             self._worker.join()
             self._worker = None
 
+    def _unsubscribe(self) -> None:
+        """Stop the worker, drop the image / camera_info subscriptions and pending frames."""
+        self._stop_worker()
+        for cam in self.cameras.values():
+            for sub in cam.subs:
+                self.destroy_subscription(sub)
+            cam.subs.clear()
+            cam.mailbox.clear()
+
+    def _close_pipeline(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.close()
+            self.pipeline = None
+
     def _release(self) -> None:
         for cam in self.cameras.values():
             for pub in cam.pubs.values():
                 self.destroy_publisher(pub)
         self.cameras.clear()
-        if self.pipeline is not None:
-            self.pipeline.close()
-            self.pipeline = None
+        self._close_pipeline()
 
     def close(self) -> None:
         """Stop the worker and free the backend (idempotent); then destroy the node."""

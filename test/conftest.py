@@ -8,12 +8,13 @@ the run are removed at the end.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from peoplesemseg_ros import shm
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -33,39 +34,11 @@ def _setup_ros_env() -> None:
 _setup_ros_env()
 
 
-_SHM_PREFIXES = ("fastrtps", "fastdds", "sem.fastrtps", "sem.fastdds", "fast_datasharing")
-
-
-def _shm_files() -> set[str]:
-    try:
-        return {p for p in os.listdir("/dev/shm") if p.startswith(_SHM_PREFIXES)}
-    except OSError:
-        return set()
-
-
-def _shm_in_use() -> set[str]:
-    """/dev/shm names some live process still maps or holds open (never delete those)."""
-    used: set[str] = set()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        with contextlib.suppress(OSError), open(f"/proc/{pid}/maps") as fh:
-            used.update(line.rsplit("/", 1)[-1].strip() for line in fh if "/dev/shm/" in line)
-        with contextlib.suppress(OSError):
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                with contextlib.suppress(OSError):
-                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
-                    if target.startswith("/dev/shm/"):
-                        used.add(target[len("/dev/shm/"):])
-    return used
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _clean_fastdds_shm() -> Iterator[None]:
-    before = _shm_files()
+    before = shm.fastdds_files()
     yield
-    in_use = _shm_in_use()
-    for name in _shm_files() - before - in_use:
-        with contextlib.suppress(OSError):
-            os.unlink(os.path.join("/dev/shm", name))
+    shm.remove_stale(before)
 
 
 @pytest.fixture(scope="session")

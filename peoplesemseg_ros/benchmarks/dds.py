@@ -8,7 +8,6 @@ the /dev/shm files Fast DDS created for them are removed when it closes.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -19,12 +18,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Any
+
+from .. import shm
 
 __all__ = ["DdsSession", "fastdds_profile"]
-
-_SHM_PREFIXES: Final = ("fastrtps", "fastdds", "sem.fastrtps", "sem.fastdds", "fast_datasharing")
-
 
 def fastdds_profile() -> Path:
     """The Fast DDS profile shipped as package data (16 MiB SHM + UDPv4 on loopback)."""
@@ -32,21 +30,6 @@ def fastdds_profile() -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"Fast DDS profile missing: {path} (broken install?)")
     return path
-
-
-def _shm_files() -> set[str]:
-    try:
-        return {p for p in os.listdir("/dev/shm") if p.startswith(_SHM_PREFIXES)}
-    except OSError:
-        return set()
-
-
-def _shm_in_use() -> set[str]:
-    used: set[str] = set()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        with contextlib.suppress(OSError), open(f"/proc/{pid}/maps", encoding="utf-8") as fh:
-            used.update(line.rsplit("/", 1)[-1].strip() for line in fh if "/dev/shm/" in line)
-    return used
 
 
 class DdsSession:
@@ -66,7 +49,7 @@ class DdsSession:
         })
         self.env.pop("RMW_IMPLEMENTATION", None)
         self._procs: list[subprocess.Popen[bytes]] = []
-        self._shm_before = _shm_files()
+        self._shm_before = shm.fastdds_files()
         self._count = 0
         self._labels: dict[int, str] = {}
 
@@ -134,10 +117,7 @@ class DdsSession:
         for proc in self._procs:
             self.stop(proc)
         self._procs.clear()
-        in_use = _shm_in_use()
-        for name in _shm_files() - self._shm_before - in_use:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join("/dev/shm", name))
+        shm.remove_stale(self._shm_before)
         self._tmp.cleanup()
 
     def __enter__(self) -> DdsSession:

@@ -126,7 +126,9 @@ def _run(session: DdsSession, prefixes: Sequence[str], spec: InputSpec, rate_hz:
                                                            ("ready", "started", "done")}}
     model_period = 1.0 / rate_hz
     sub = session.start_actor("sub", {**common, "result": files["sub"], "diag_name": diag_name,
-                                      "drain_s": max(2.0, 10 * model_period)}, "sub")
+                                      # waits only while masks are missing; 5 s floor for
+                                      # a node starved by a busy 2-core box
+                                      "drain_s": max(5.0, 10 * model_period)}, "sub")
     pub = session.start_actor("pub", {**common, "result": files["pub"], "rate_hz": rate_hz},
                               "pub")
     watch = _Watch([p.pid for p in nodes])
