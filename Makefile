@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export AMENT_PREFIX_PATH := $(abspath $(VENV))
-export FASTDDS_DEFAULT_PROFILES_FILE := $(abspath config/fastdds_profile.xml)
+export FASTDDS_DEFAULT_PROFILES_FILE := $(abspath peoplesemseg_ros/data/fastdds_profile.xml)
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 
 RUNTIME_STAMP := $(VENV)/.runtime-installed

@@ -18,7 +18,9 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
         (f"share/{package_name}", ["package.xml"]),
         (f"share/{package_name}/launch", glob("launch/*.launch.py")),
-        (f"share/{package_name}/config", glob("config/*")),
+        # the Fast DDS profile lives once, as package data; ROS users find it here too
+        (f"share/{package_name}/config",
+         [*glob("config/*"), f"{package_name}/data/fastdds_profile.xml"]),
     ],
     python_requires=">=3.10",
     install_requires=["numpy>=1.24", "onnxruntime>=1.16", "rosbags>=0.10", "rosbags-image>=0.10",

@@ -24,7 +24,8 @@ def _setup_ros_env() -> None:
     venv = Path(os.environ.get("VIRTUAL_ENV", "")) if os.environ.get("VIRTUAL_ENV") else None
     prefix = venv or Path(os.__file__).resolve().parents[2]
     os.environ.setdefault("AMENT_PREFIX_PATH", str(prefix))
-    os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(REPO / "config" / "fastdds_profile.xml")
+    profile = REPO / "peoplesemseg_ros" / "data" / "fastdds_profile.xml"
+    os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     # 0..232 are valid domain ids for Fast DDS on one host; avoid 0 (the default).
     os.environ["ROS_DOMAIN_ID"] = str(1 + os.getpid() % 200)

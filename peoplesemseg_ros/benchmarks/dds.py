@@ -21,16 +21,9 @@ from types import TracebackType
 from typing import Any
 
 from .. import shm
+from ..live import fastdds_profile
 
 __all__ = ["DdsSession", "fastdds_profile"]
-
-def fastdds_profile() -> Path:
-    """The Fast DDS profile shipped as package data (16 MiB SHM + UDPv4 on loopback)."""
-    path = Path(__file__).resolve().parent.parent / "data" / "fastdds_profile.xml"
-    if not path.is_file():
-        raise FileNotFoundError(f"Fast DDS profile missing: {path} (broken install?)")
-    return path
-
 
 class DdsSession:
     """Environment + child processes of one benchmark over real DDS."""
