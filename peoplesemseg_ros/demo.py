@@ -113,13 +113,9 @@ def run(args: argparse.Namespace) -> int:
                 print(f"peoplesemseg demo: {exc}", file=sys.stderr)
                 return 1
             finally:
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGINT)
-                    try:
-                        proc.wait(timeout=20)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait()
+                from .live import terminate
+
+                terminate(proc, signal.SIGINT, 20.0)
 
 
 def _drive(args: argparse.Namespace, frames: list[Path], wait: _Wait) -> int:

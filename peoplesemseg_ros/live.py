@@ -59,6 +59,22 @@ def node_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def terminate(proc: subprocess.Popen[Any], sig: int = signal.SIGINT,
+              grace_s: float = 20.0) -> tuple[int, bool]:
+    """Send ``sig`` to a running process, wait ``grace_s``, then kill it.
+
+    Returns ``(returncode, killed)``; a process that already ended is only reaped.
+    """
+    if proc.poll() is not None:
+        return int(proc.returncode), False
+    proc.send_signal(sig)
+    try:
+        return int(proc.wait(timeout=grace_s)), False
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return int(proc.wait()), True
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float, poll: float = 0.01) -> bool:
     """Poll ``predicate`` until it holds (True) or ``timeout`` seconds pass (False)."""
     deadline = time.monotonic() + timeout
@@ -125,17 +141,11 @@ class NodeProcess:
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 20.0) -> int:
         """Send ``sig`` and wait; kills (and raises) when the node does not exit in time."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                return self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-                raise RuntimeError(f"node pid {self.pid} ignored {signal.Signals(sig).name} for "
-                                   f"{timeout:.0f} s; killed. Output:\n{self.output()[-3000:]}")\
-                    from None
-        return int(self.proc.returncode)
+        code, killed = terminate(self.proc, sig, timeout)
+        if killed:
+            raise RuntimeError(f"node pid {self.pid} ignored {signal.Signals(sig).name} for "
+                               f"{timeout:.0f} s; killed. Output:\n{self.output()[-3000:]}")
+        return code
 
     def close(self) -> None:
         if self.proc.poll() is None:

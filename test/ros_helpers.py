@@ -24,6 +24,8 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
+from peoplesemseg_ros.live import terminate
+
 __all__ = ["NODE_EXE", "Client", "make_image", "node_process", "wait_for"]
 
 NODE_EXE = Path(sys.executable).with_name("peoplesemseg_node")
@@ -71,13 +73,7 @@ def node_process(tmp: Path, *ros_params: str, name: str | None = None,
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        terminate(proc, signal.SIGTERM, 20.0)
         log.close()
 
 

@@ -25,6 +25,7 @@ from bag_helpers import BagMsg, deserialize, read_bag, stamp_ns, tiny_model, wri
 
 from peoplesemseg_ros.bagtools.io import typestore
 from peoplesemseg_ros.bagtools.record import READY_LINE
+from peoplesemseg_ros.live import terminate
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "peoplesemseg_ros" / "data" / "sample_bag"
@@ -83,14 +84,7 @@ class Proc:
         return self.popen.stdout.read() if not self.popen.stdout.closed else ""
 
     def stop(self, sig: int = signal.SIGINT) -> int:
-        if self.popen.poll() is None:
-            self.popen.send_signal(sig)
-            try:
-                self.popen.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        return self.popen.returncode
+        return terminate(self.popen, sig, 15.0)[0]
 
 
 @contextmanager

@@ -237,13 +237,21 @@ def _bad(summary: ProcessSummary, topic: str, stamp: int, reason: str, detail: s
         LOG.warning("more bad frames: counted in the summary, not logged one by one")
 
 
+def _deserialize(store: Any, conn: Connection, stamp: int, raw: bytes,
+                 summary: ProcessSummary) -> Any:
+    """The message, or None after counting the frame as ``corrupt_cdr``."""
+    try:
+        return store.deserialize_cdr(raw, conn.msgtype)
+    except SerdeError as err:
+        _bad(summary, conn.topic, stamp, "corrupt_cdr", str(err))
+        return None
+
+
 def _camera_info(store: Any, cam: _Camera, conn: Connection, stamp: int, raw: bytes,
                  summary: ProcessSummary) -> None:
     assert cam.extra is not None
-    try:
-        msg = store.deserialize_cdr(raw, conn.msgtype)
-    except SerdeError as err:
-        _bad(summary, conn.topic, stamp, "corrupt_cdr", str(err))
+    msg = _deserialize(store, conn, stamp, raw, summary)
+    if msg is None:
         return
     try:
         cam.extra.on_camera_info(msg)
@@ -257,10 +265,8 @@ def _process_frame(writer: Writer, store: Any, pipeline: Pipeline, cam: _Camera,
     summary.frames += 1
     times = summary.stage_seconds
     t0 = time.perf_counter()
-    try:
-        msg = store.deserialize_cdr(raw, conn.msgtype)
-    except SerdeError as err:
-        _bad(summary, conn.topic, stamp, "corrupt_cdr", str(err))
+    msg = _deserialize(store, conn, stamp, raw, summary)
+    if msg is None:
         return
     try:
         rgb = compressed_to_rgb(msg) if cam.topic.compressed else image_to_rgb(msg)

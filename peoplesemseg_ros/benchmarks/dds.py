@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from .. import shm
-from ..live import fastdds_profile
+from ..live import fastdds_profile, terminate
 
 __all__ = ["DdsSession", "fastdds_profile"]
 
@@ -98,13 +98,7 @@ class DdsSession:
                                f"{self.log_tail(self.label(proc))}")
 
     def stop(self, proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        terminate(proc, signal.SIGINT, grace_s)
 
     def close(self) -> None:
         for proc in self._procs:
