@@ -38,7 +38,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "peoplesemseg_node = peoplesemseg_ros.node:main",
+            "peoplesemseg_node = peoplesemseg_ros.ros.node:main",
             "peoplesemseg = peoplesemseg_ros.cli:main",
         ],
     },

@@ -3,7 +3,7 @@
 The schema (:data:`SCHEMA`) is plain data. It is used
 
 * by the node to declare every parameter with a ``ParameterDescriptor``
-  (description, ranges, read-only; :mod:`peoplesemseg_ros.ros_params`) and to
+  (description, ranges, read-only; :mod:`peoplesemseg_ros.ros.parameters`) and to
   validate at start and on set (:func:`validate`, :func:`check_update`);
 * without rclpy, to read a ROS 2 params YAML file into the same validated,
   typed :class:`NodeConfig` (:func:`load_params_file`; the offline bag tools
@@ -24,8 +24,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final
 
-from .pipeline import PipelineConfig
-from .preprocess import COLOR_ORDERS, PRESET_NAMES, RESIZE_MODES
+from peoplesemseg_ros.core.pipeline import PipelineConfig
+from peoplesemseg_ros.core.preprocess import COLOR_ORDERS, PRESET_NAMES, RESIZE_MODES
 
 __all__ = [
     "NODE_NAME",

@@ -12,7 +12,7 @@ import sys
 import textwrap
 from typing import Any
 
-from .params import SCHEMA, ParamSpec
+from peoplesemseg_ros.params import SCHEMA, ParamSpec
 
 __all__ = ["kind", "render_markdown", "render_yaml"]
 

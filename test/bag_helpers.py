@@ -15,7 +15,7 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from tiny_models import RED, make_model
 
 from peoplesemseg_ros import cli
-from peoplesemseg_ros.bagtools.io import STORAGES, typestore
+from peoplesemseg_ros.bag.io import STORAGES, typestore
 
 __all__ = ["BagMsg", "camera_info", "compressed", "frame_rgb", "raw_image", "read_bag",
            "run_cli", "tiny_model", "write_bag"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from peoplesemseg_ros import shm
+from peoplesemseg_ros.testing import shm
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

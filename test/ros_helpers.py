@@ -24,7 +24,7 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from peoplesemseg_ros.live import terminate
+from peoplesemseg_ros.testing.live import terminate
 
 __all__ = ["NODE_EXE", "Client", "make_image", "node_process", "wait_for"]
 
@@ -51,7 +51,7 @@ def wait_for(cond: Callable[[], bool], timeout: float = 20.0, what: str = "condi
 def node_cmd(*ros_params: str, name: str | None = None,
              remaps: tuple[str, ...] = ()) -> list[str]:
     exe = [str(NODE_EXE)] if NODE_EXE.exists() else [sys.executable, "-m",
-                                                      "peoplesemseg_ros.node"]
+                                                      "peoplesemseg_ros.ros.node"]
     args = [*exe, "--ros-args"]
     if name:
         args += ["-r", f"__node:={name}"]

@@ -28,7 +28,7 @@ from rosbags.typesys.store import Typestore
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from peoplesemseg_ros.bagtools.io import create_writer, typestore  # noqa: E402
+from peoplesemseg_ros.bag.io import create_writer, typestore  # noqa: E402
 
 START_NS = 1_763_000_000 * 1_000_000_000  # fixed: 2025-11-13T02:13:20Z
 PERIOD_NS = 100_000_000  # 10 Hz

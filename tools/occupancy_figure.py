@@ -21,9 +21,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from peoplesemseg_ros.camera_model import CameraModel, CameraPose
-from peoplesemseg_ros.occupancy import FREE, PERSON, OccupancyConfig, OccupancyMapper
-from peoplesemseg_ros.occupancy_scene import Person, camera_rays_base, render_people
+from peoplesemseg_ros.occupancy.camera_model import CameraModel, CameraPose
+from peoplesemseg_ros.occupancy.mapper import FREE, PERSON, OccupancyConfig, OccupancyMapper
+from peoplesemseg_ros.occupancy.scene import Person, camera_rays_base, render_people
 
 REPO = Path(__file__).resolve().parents[1]
 W, H = 960, 544

@@ -1,0 +1,228 @@
+"""`peoplesemseg bench`: model, pipeline, node (DDS), baseline and all, as JSON.
+
+Every result carries the machine (CPU model, cores, load average, library
+versions); the load average is taken at the start and the end, because other
+work on the box (a training run, a browser) changes every absolute figure.
+Ratios measured within one run are the figures to compare across machines.
+See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Final
+
+from peoplesemseg_ros.bench.frames import DEFAULT_INPUTS, parse_input
+from peoplesemseg_ros.bench.machine import load_average, machine_info
+from peoplesemseg_ros.bench.targets import evaluate_targets
+
+__all__ = ["SUBCOMMANDS", "add_arguments", "run"]
+
+SUBCOMMANDS: Final = ("model", "pipeline", "node", "baseline", "all")
+NODE_INPUTS: Final = ("960x544_rgb8", "1920x1080_bgr8", "1920x1080_jpeg")
+BASELINE_INPUTS: Final = ("960x544_rgb8", "1920x1080_bgr8", "1920x1080_jpeg")
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") \
+            from None
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"expected non-negative integers, got {text!r}")
+    return values
+
+
+def _inputs(text: str) -> list[str]:
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    try:
+        for name in names:
+            parse_input(name)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not names:
+        raise argparse.ArgumentTypeError("no inputs given")
+    return names
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, help="also write the JSON to this file")
+    p.add_argument("--model", type=Path, default=None,
+                   help="ONNX model (default: the embedded model)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="ONNX Runtime intra-op threads of the pipeline / node (default 1: "
+                        "leaves a core for conversion and DDS on a 2-core box)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed iterations first")
+    p.add_argument("--iters", type=int, default=30, help="timed iterations (model, pipeline, "
+                   "baseline)")
+
+
+def _add_model(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", default="auto",
+                   help="onnxruntime, tensorrt or both comma-separated (default auto: every "
+                        "backend that is usable here); a named backend that is not usable "
+                        "is an error")
+    p.add_argument("--batch", type=_ints, default=[1, 2], help="batch sizes, e.g. 1,2,4")
+    p.add_argument("--thread-list", type=_ints, default=[1, 2],
+                   help="ONNX Runtime intra-op thread counts to compare (0: runtime default)")
+    p.add_argument("--precision", default="auto",
+                   help="fp32, int8 or fp32,int8 (default auto: fp32, plus int8 when an INT8 "
+                        "model is shipped or given)")
+    p.add_argument("--int8-model", type=Path, default=None,
+                   help="INT8 QDQ ONNX (default: models/peoplesemseg_shuffleseg_int8.onnx "
+                        "when shipped)")
+
+
+def _add_pipeline(p: argparse.ArgumentParser, default: tuple[str, ...] = DEFAULT_INPUTS,
+                  flag: str = "--inputs") -> None:
+    p.add_argument(flag, type=_inputs, default=list(default),
+                   help=f"inputs <W>x<H>_<rgb8|bgr8|jpeg>, comma-separated (default "
+                        f"{','.join(default)})")
+
+
+def _add_node(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--node-inputs", type=_inputs, default=list(NODE_INPUTS),
+                   help=f"inputs of bench node (default {','.join(NODE_INPUTS)})")
+    p.add_argument("--frames", type=int, default=100,
+                   help="measured frames of the sustained run, RSS growth is over these "
+                        "(issue target: 5000); overload and control runs take at most 200")
+    p.add_argument("--latency-frames", type=int, default=30,
+                   help="measured frames of each latency / echo run")
+    p.add_argument("--node-warmup", type=int, default=10, help="frames before measuring")
+    p.add_argument("--no-multicam", action="store_true",
+                   help="skip one-node-two-cameras vs two nodes")
+    p.add_argument("--multicam-threads", type=int, default=0,
+                   help="inference threads of the one two-camera node (default: --threads, "
+                        "the same as each single-camera node)")
+    p.add_argument("--batch-window-ms", type=float, default=10.0,
+                   help="the multi-camera node's batch_window_ms")
+    p.add_argument("--timeout", type=float, default=60.0, help="per-wait timeout, seconds")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    helps = {"model": "model-only latency / throughput per backend, precision, batch, threads",
+             "pipeline": "in-process per-stage times per input; overhead = all but inference",
+             "node": "the node over real DDS: e2e latency, throughput, drops, CPU, RSS, "
+                     "echo floor, multi-camera",
+             "baseline": "the tutorial-style pipeline on the same frames: speed ratio",
+             "all": "model, pipeline, baseline and node in one run, with the targets"}
+    for name in SUBCOMMANDS:
+        p = sub.add_parser(name, help=helps[name], description=helps[name])
+        _common(p)
+        if name in ("model", "all"):
+            _add_model(p)
+        if name == "pipeline":
+            _add_pipeline(p)
+        if name == "baseline":
+            _add_pipeline(p, BASELINE_INPUTS)
+        if name == "all":
+            _add_pipeline(p)
+            _add_pipeline(p, BASELINE_INPUTS, "--baseline-inputs")
+        if name in ("node", "all"):
+            _add_node(p)
+
+
+def _pipeline_config(args: argparse.Namespace) -> Any:
+    from peoplesemseg_ros.core.pipeline import PipelineConfig
+
+    return PipelineConfig(model_path=args.model, backend="onnxruntime",
+                          num_threads=args.threads)
+
+
+def _run_model(args: argparse.Namespace) -> dict[str, Any]:
+    from peoplesemseg_ros.bench.model import (
+        available_backends,
+        bench_model,
+        default_int8_model,
+        model_cases,
+    )
+
+    names, skipped = available_backends()
+    if args.backend != "auto":
+        asked = [b.strip() for b in args.backend.split(",") if b.strip()]
+        for name in asked:
+            if name not in names:
+                why = skipped.get(name, "unknown backend; choose onnxruntime or tensorrt")
+                raise SystemExit(f"bench model: backend {name!r} is not usable here: {why}")
+        names = asked
+    wanted = {p.strip() for p in args.precision.split(",")} - {""}
+    if not wanted <= {"auto", "fp32", "int8"}:
+        raise SystemExit(f"bench model: --precision takes fp32 / int8 / auto, got "
+                         f"{args.precision!r}")
+    int8 = args.int8_model or default_int8_model()
+    if "int8" in wanted and int8 is None:
+        raise SystemExit("bench model: --precision int8 needs an INT8 model: ship "
+                         "models/peoplesemseg_shuffleseg_int8.onnx or pass --int8-model (make "
+                         "one with `peoplesemseg quantize`)")
+    if wanted == {"fp32"}:
+        int8 = None
+    cases = model_cases(args.model, int8, args.batch, args.thread_list, names)
+    if wanted == {"int8"}:
+        cases = [c for c in cases if c.precision == "int8"]
+    return {"results": bench_model(cases, args.warmup, args.iters),
+            "backends_skipped": skipped,
+            "int8_model": str(int8.name) if int8 else None}
+
+
+def _run_pipeline(args: argparse.Namespace) -> dict[str, Any]:
+    from peoplesemseg_ros.bench.pipeline import bench_pipeline
+
+    return bench_pipeline(_pipeline_config(args), [parse_input(n) for n in args.inputs],
+                          args.warmup, args.iters)
+
+
+def _run_baseline(args: argparse.Namespace, inputs: list[str]) -> dict[str, Any]:
+    from peoplesemseg_ros.bench.baseline import TutorialSegmenter, bench_baseline_input
+    from peoplesemseg_ros.core.pipeline import Pipeline
+
+    with Pipeline(_pipeline_config(args)) as pipe:
+        tutorial = TutorialSegmenter(pipe.model_path, args.threads)
+        return {"model": pipe.model_id, "threads": args.threads,
+                "inputs": [bench_baseline_input(pipe, tutorial, parse_input(n), args.warmup,
+                                                args.iters) for n in inputs]}
+
+
+def _run_node(args: argparse.Namespace) -> dict[str, Any]:
+    from peoplesemseg_ros.bench.node import NodeBenchConfig, bench_node
+
+    cfg = NodeBenchConfig(inputs=tuple(parse_input(n) for n in args.node_inputs),
+                          frames=args.frames, latency_frames=args.latency_frames,
+                          warmup=args.node_warmup, threads=args.threads,
+                          model_path=args.model, multicam=not args.no_multicam,
+                          batch_window_ms=args.batch_window_ms, timeout_s=args.timeout,
+                          multicam_threads=args.multicam_threads)
+    return bench_node(cfg)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.iters < 1 or args.warmup < 0 or args.threads < 0:
+        print("bench: need --iters >= 1, --warmup >= 0, --threads >= 0", file=sys.stderr)
+        return 2
+    t0 = time.monotonic()
+    report: dict[str, Any] = {"command": "peoplesemseg bench " + " ".join(sys.argv[2:]),
+                              "bench": args.bench, "machine": machine_info()}
+    which = SUBCOMMANDS[:-1] if args.bench == "all" else (args.bench,)
+    if "model" in which:
+        report["model"] = _run_model(args)
+    if "pipeline" in which:
+        report["pipeline"] = _run_pipeline(args)
+    if "baseline" in which:
+        inputs = args.baseline_inputs if args.bench == "all" else args.inputs
+        report["baseline"] = _run_baseline(args, inputs)
+    if "node" in which:
+        report["node"] = _run_node(args)
+    report["targets"] = evaluate_targets(report)
+    report["load_average_end"] = load_average()
+    report["duration_s"] = time.monotonic() - t0
+    text = json.dumps(report, indent=2, sort_keys=False)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0

@@ -1,0 +1,142 @@
+"""OccupancyResult -> nav_msgs/OccupancyGrid and sensor_msgs/LaserScan (no node code).
+
+The message classes are injectable: by default the rclpy classes
+(``nav_msgs.msg.OccupancyGrid``, ``sensor_msgs.msg.LaserScan``, imported on
+first use); pass rosbags' message dataclasses instead (e.g.
+``typestore.types['nav_msgs/msg/OccupancyGrid']``) to build the same message
+for a bag. Nested types (MapMetaData, Pose, Time, ...) are resolved from the
+class itself, so one class argument is enough.
+
+Fast paths: rclpy messages get ``array.array`` fields filled with
+``frombytes`` (the setter accepts them without a per-element check); rosbags
+messages get numpy arrays. No per-element Python list is ever built.
+
+The output header is ``header`` as given (its stamp should be the image's);
+pass ``frame_id`` to use ``base_frame`` instead of ``header.frame_id``.
+"""
+
+from __future__ import annotations
+
+import array
+import dataclasses
+import sys
+from typing import Any
+
+import numpy as np
+
+from peoplesemseg_ros.occupancy.mapper import OccupancyConfig, OccupancyResult
+
+__all__ = ["grid_msg", "scan_msg", "with_frame_id"]
+
+
+def _is_rosbags(cls: type) -> bool:
+    return dataclasses.is_dataclass(cls)
+
+
+def _field_type(cls: type, name: str) -> type:
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            if isinstance(f.type, type):
+                return f.type
+            found = getattr(sys.modules[cls.__module__], str(f.type), None)
+            if isinstance(found, type):
+                return found
+            raise TypeError(f"cannot resolve the type {f.type!r} of {cls.__name__}.{name}")
+    raise TypeError(f"{cls.__name__} has no field {name!r}")
+
+
+def _build(cls: type, values: dict[str, Any]) -> Any:
+    """Instantiate ``cls`` (rclpy message or rosbags dataclass) from nested field values."""
+    if _is_rosbags(cls):
+        kwargs = {k: _build(_field_type(cls, k), v) if isinstance(v, dict) else v
+                  for k, v in values.items()}
+        return cls(**kwargs)
+    msg = cls()
+    _assign(msg, values)
+    return msg
+
+
+def _assign(msg: Any, values: dict[str, Any]) -> None:
+    for k, v in values.items():
+        if isinstance(v, dict):
+            _assign(getattr(msg, k), v)
+        else:
+            setattr(msg, k, v)
+
+
+def with_frame_id(header: Any, frame_id: str) -> Any:
+    """A copy of a std_msgs/Header (either flavour) with another frame_id and the same stamp."""
+    return type(header)(stamp=header.stamp, frame_id=frame_id)
+
+
+def _int8_field(values: np.ndarray[Any, Any], rosbags: bool) -> Any:
+    data = np.ascontiguousarray(values, dtype=np.int8).reshape(-1)
+    if rosbags:
+        return data.copy()
+    out = array.array("b")
+    out.frombytes(data.tobytes())
+    return out
+
+
+def _float32_field(values: np.ndarray[Any, Any], rosbags: bool) -> Any:
+    data = np.ascontiguousarray(values, dtype=np.float32).reshape(-1)
+    if rosbags:
+        return data.copy()
+    out = array.array("f")
+    out.frombytes(data.tobytes())
+    return out
+
+
+def grid_msg(result: OccupancyResult, header: Any, config: OccupancyConfig,
+             msg_cls: type | None = None, *, frame_id: str | None = None) -> Any:
+    """nav_msgs/OccupancyGrid of ``result.grid`` (origin = cell (0, 0) corner, identity yaw)."""
+    if msg_cls is None:
+        from nav_msgs.msg import OccupancyGrid
+
+        msg_cls = OccupancyGrid
+    rosbags = _is_rosbags(msg_cls)
+    if frame_id is not None:
+        header = with_frame_id(header, frame_id)
+    height, width = result.grid.shape
+    if (height, width) != (config.height, config.width):
+        raise ValueError(f"grid is {width}x{height} cells but the config says "
+                         f"{config.width}x{config.height}")
+    origin = {"position": {"x": float(config.origin_x), "y": float(config.origin_y), "z": 0.0},
+              "orientation": {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0}}
+    info = {"map_load_time": header.stamp, "resolution": float(config.resolution),
+            "width": int(width), "height": int(height), "origin": origin}
+    return _build(msg_cls, {"header": header, "info": info,
+                            "data": _int8_field(result.grid, rosbags)})
+
+
+def scan_msg(result: OccupancyResult, header: Any, config: OccupancyConfig,
+             msg_cls: type | None = None, *, frame_id: str | None = None,
+             scan_time: float = 0.0) -> Any:
+    """sensor_msgs/LaserScan of ``result.ranges`` (one ray per bin, no intensities).
+
+    ``angle_max`` is the angle of the last ray, angle_min + (n - 1) * increment,
+    so consumers that count rays from the angles get ``len(ranges)``.
+    """
+    if msg_cls is None:
+        from sensor_msgs.msg import LaserScan
+
+        msg_cls = LaserScan
+    rosbags = _is_rosbags(msg_cls)
+    if frame_id is not None:
+        header = with_frame_id(header, frame_id)
+    n = result.ranges.shape[0]
+    if n != config.n_scan_bins:
+        raise ValueError(f"scan has {n} ranges but the config says {config.n_scan_bins}")
+    values = {
+        "header": header,
+        "angle_min": float(config.scan_angle_min),
+        "angle_max": float(config.scan_angle_min + (n - 1) * config.scan_angle_increment),
+        "angle_increment": float(config.scan_angle_increment),
+        "time_increment": 0.0,
+        "scan_time": float(scan_time),
+        "range_min": float(config.scan_range_min),
+        "range_max": float(config.scan_range_max),
+        "ranges": _float32_field(result.ranges, rosbags),
+        "intensities": _float32_field(np.zeros(0, dtype=np.float32), rosbags),
+    }
+    return _build(msg_cls, values)

@@ -1,0 +1,107 @@
+"""The node's occupancy stage: mask + latest CameraInfo -> OccupancyGrid and LaserScan.
+
+One :class:`OccupancyStage` per camera keeps the newest CameraInfo and an
+:class:`~peoplesemseg_ros.occupancy.mapper.OccupancyMapper` built from it. The mapper's
+lookup tables cost 0.2-0.5 s to build, so it is rebuilt only when something it
+depends on changes: the calibration (size, K, D, distortion model, binning,
+ROI), the camera pose or the occupancy settings. No rclpy node code here.
+
+Masks wider than :data:`MAX_MASK_WIDTH` are subsampled by an integer step
+before the foot-point search: the mask was upscaled from the model's 960x544
+class map, so the full-size copy holds no finer detail, and a 1920x1080 mask
+costs a quarter of the time. ``min_person_height_px`` stays in camera pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nav_msgs.msg import OccupancyGrid
+from sensor_msgs.msg import LaserScan
+from std_msgs.msg import Header
+
+from peoplesemseg_ros.occupancy.mapper import (
+    CameraModel,
+    CameraPose,
+    OccupancyConfig,
+    OccupancyMapper,
+)
+from peoplesemseg_ros.occupancy.msgs import grid_msg, scan_msg
+from peoplesemseg_ros.params import NodeConfig
+
+__all__ = ["MAX_MASK_WIDTH", "OccupancyStage", "Warn"]
+
+MAX_MASK_WIDTH = 960  # the model's input width
+
+# warn(text, throttled): throttled warnings may repeat every frame and are rate-limited
+Warn = Callable[[str, bool], None]
+
+
+def _info_key(info: Any) -> tuple[Any, ...]:
+    roi = getattr(info, "roi", None)
+    roi_key = (roi.x_offset, roi.y_offset, roi.width, roi.height) if roi is not None else ()
+    return (int(info.width), int(info.height), tuple(info.k), tuple(info.d),
+            str(info.distortion_model), int(getattr(info, "binning_x", 0)),
+            int(getattr(info, "binning_y", 0)), roi_key)
+
+
+class OccupancyStage:
+    """Per-camera occupancy: call :meth:`set_info` from the CameraInfo callback and
+    :meth:`messages` from the worker for every published mask."""
+
+    def __init__(self, label: str, warn: Warn) -> None:
+        self.label = label  # for messages: the camera_info topic
+        self._warn = warn
+        self._info: Any = None
+        self._warned_no_info = False
+        self._mapper: OccupancyMapper | None = None
+        self._key: tuple[Any, ...] | None = None
+
+    def set_info(self, info: Any) -> None:
+        self._info = info
+
+    def invalidate(self) -> None:
+        """Settings or pose changed: rebuild the mapper on the next frame."""
+        self._key = None
+
+    def _mapper_for(self, pose: tuple[float, ...], cfg: NodeConfig, step: int,
+                    ) -> OccupancyMapper | None:
+        info = self._info
+        settings = cfg.occupancy_kwargs()
+        settings["min_person_height_px"] = max(1, round(settings["min_person_height_px"] / step))
+        key = (_info_key(info), tuple(pose), tuple(sorted(settings.items())))
+        if self._mapper is not None and key == self._key:
+            return self._mapper
+        try:  # e.g. K all zero from an uncalibrated driver: no occupancy, masks go on
+            model = CameraModel.from_camera_info(info)
+        except ValueError as exc:
+            self._warn(f"no occupancy / scan from {self.label}: {exc}", True)
+            return None
+        self._mapper = OccupancyMapper(model, CameraPose(*pose), OccupancyConfig(**settings))
+        self._key = key
+        if not self._mapper.sees_floor:
+            self._warn(f"{self.label}: the camera sees no floor: {self._mapper.why_no_floor}",
+                       False)
+        return self._mapper
+
+    def messages(self, mask: Any, stamp: Any, pose: tuple[float, ...], cfg: NodeConfig,
+                 ) -> tuple[OccupancyGrid | None, LaserScan | None]:
+        """Grid and scan for ``mask`` (None where switched off or not possible yet)."""
+        if not (cfg.publish_occupancy or cfg.publish_scan):
+            return None, None
+        if self._info is None:
+            if not self._warned_no_info:
+                self._warned_no_info = True
+                self._warn(f"no CameraInfo on {self.label} yet: publishing masks but no "
+                           "occupancy / scan", False)
+            return None, None
+        step = -(-mask.shape[1] // MAX_MASK_WIDTH)  # ceil
+        mapper = self._mapper_for(pose, cfg, step)
+        if mapper is None:
+            return None, None
+        result = mapper.process(mask[::step, ::step] if step > 1 else mask)
+        header = Header(stamp=stamp, frame_id=cfg.base_frame)
+        grid = grid_msg(result, header, mapper.config) if cfg.publish_occupancy else None
+        scan = scan_msg(result, header, mapper.config) if cfg.publish_scan else None
+        return grid, scan
