@@ -10,6 +10,11 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
+# MediaPipe selfie segmentation (Apache-2.0), the peer we benchmark against and the
+# starting point of the fast model: unpacked from its npm package (training / dev only).
+MEDIAPIPE_NPM := @mediapipe/selfie_segmentation@0.1.1675465747
+MEDIAPIPE_DIR := $(VENV)/share/peoplesemseg/mediapipe
+MEDIAPIPE_STAMP := $(MEDIAPIPE_DIR)/selfie_segmentation_landscape.tflite
 
 .PHONY: help install install-dev demo test lint typecheck pytest clean constraints figures
 
@@ -26,7 +31,15 @@ $(RUNTIME_STAMP): $(VENV)/bin/python requirements.txt constraints.txt setup.py
 	$(PIP) install -q -c constraints.txt --no-deps -e .
 	touch $@
 
-$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt
+$(MEDIAPIPE_STAMP): | $(VENV)/bin/python
+	mkdir -p $(MEDIAPIPE_DIR)
+	cd $(MEDIAPIPE_DIR) && npm pack --silent $(MEDIAPIPE_NPM) > /dev/null \
+	  && tar xzmf mediapipe-selfie_segmentation-*.tgz --strip-components=1 \
+	     package/selfie_segmentation_landscape.tflite package/selfie_segmentation.tflite \
+	     package/package.json package/README.md \
+	  && rm mediapipe-selfie_segmentation-*.tgz
+
+$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt $(MEDIAPIPE_STAMP)
 	$(PIP) install -q -c constraints.txt -r requirements-dev.txt
 	touch $@
 

