@@ -8,7 +8,15 @@ the predicted masks are compared with ground truth at the image's own size:
 Prints progress to stderr and one JSON object as the last stdout line:
 per-class IoU, mIoU, pixel accuracy, and the same broken down by person size
 (share of the image that is person in the ground truth) and by brightness
-(mean luma of the image).
+(mean luma of the image), plus the people-free figure: of the images with no
+person in the ground truth, how many get more than 0.5 % person pixels
+(``people_free``).
+
+``--shared DIR`` scores the two sets a model is judged on, in one run: the
+in-domain val split (``DIR/train/splits/val.txt``) and the unseen-domain
+``DIR/dev_unseen``; the JSON then holds ``val``, ``dev_unseen`` and their
+``mean_miou``. ``--failures PNG`` draws the worst images of the last set
+(lowest person IoU, people-free images with phantoms) as a picture.
 """
 
 from __future__ import annotations
@@ -34,6 +42,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 SIZE_EDGES = (0.02, 0.15)
 # mean luma 0..255: dark < 70 <= normal < 170 <= bright
 BRIGHTNESS_EDGES = (70.0, 170.0)
+# a people-free image "has phantom people" when more than this share is predicted person
+PHANTOM_SHARE = 0.005
 
 
 @dataclass
@@ -119,10 +129,35 @@ def _read(item: EvalItem) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
     return np.ascontiguousarray(rgb), truth.astype(np.uint8)
 
 
+@dataclass
+class PeopleFree:
+    """Predicted person share on images whose ground truth has no person."""
+
+    shares: dict[str, float] = field(default_factory=dict)
+
+    def add(self, name: str, pred: NDArray[np.uint8], truth: NDArray[np.uint8]) -> None:
+        valid = truth != IGNORE
+        if valid.any() and not ((truth != 0) & valid).any():
+            self.shares[name] = float((pred[valid] != 0).mean())
+
+    def metrics(self) -> dict[str, Any]:
+        values = list(self.shares.values())
+        return {"images": len(values),
+                "with_phantoms": sum(v > PHANTOM_SHARE for v in values),
+                "phantom_share_above": PHANTOM_SHARE,
+                "mean_person_share": float(np.mean(values)) if values else float("nan")}
+
+
 def evaluate(items: Sequence[EvalItem], segment: Any, *, batch: int = 1,
-             progress: bool = True) -> dict[str, Any]:
-    """``segment(list of RGB) -> list of masks`` over ``items``; the metrics dict."""
+             progress: bool = True, per_image: dict[str, float] | None = None
+             ) -> dict[str, Any]:
+    """``segment(list of RGB) -> list of masks`` over ``items``; the metrics dict.
+
+    ``per_image``, when given, receives each image's person IoU (people-free
+    images: 1 - predicted person share), for failure pictures.
+    """
     overall = Confusion()
+    free = PeopleFree()
     by_size: dict[str, Confusion] = {}
     by_light: dict[str, Confusion] = {}
     chunks: Iterable[Sequence[EvalItem]] = [items[i:i + batch] for i in range(0, len(items), batch)]
@@ -133,13 +168,21 @@ def evaluate(items: Sequence[EvalItem], segment: Any, *, batch: int = 1,
     for chunk in chunks:
         loaded = [_read(item) for item in chunk]
         preds = segment([rgb for rgb, _ in loaded])
-        for (rgb, truth), pred in zip(loaded, preds, strict=True):
+        for item, (rgb, truth), pred in zip(chunk, loaded, preds, strict=True):
             overall.add(pred, truth)
+            key = str(item.image)
+            free.add(key, pred, truth)
+            if per_image is not None:
+                one = Confusion()
+                one.add(pred, truth)
+                per_image[key] = 1.0 - free.shares[key] if key in free.shares \
+                    else float(one.metrics()["iou_person"])
             by_size.setdefault(size_bucket(truth), Confusion()).add(pred, truth)
             by_light.setdefault(brightness_bucket(rgb), Confusion()).add(pred, truth)
     result: dict[str, Any] = overall.metrics()
     result["by_person_size"] = {k: v.metrics() for k, v in sorted(by_size.items())}
     result["by_brightness"] = {k: v.metrics() for k, v in sorted(by_light.items())}
+    result["people_free"] = free.metrics()
     result["size_edges"] = {"small_below": SIZE_EDGES[0], "large_from": SIZE_EDGES[1]}
     result["brightness_edges"] = {"dark_below": BRIGHTNESS_EDGES[0],
                                   "bright_from": BRIGHTNESS_EDGES[1]}
@@ -151,40 +194,67 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--masks", type=Path, help="folder of same-stem PNG masks (0/1, 255 ignore)")
     p.add_argument("--split", type=Path, help="a split list instead, e.g. "
                    "../shared/data/train/splits/val.txt")
+    p.add_argument("--shared", type=Path, help="the shared data folder: score its val split "
+                   "and dev_unseen together (e.g. ../shared/data)")
     p.add_argument("--model", type=Path, default=None, help="ONNX / engine (default: embedded)")
     p.add_argument("--backend", default="onnxruntime", help="auto | onnxruntime | tensorrt")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--resize-mode", choices=["letterbox", "stretch"], default="letterbox")
     p.add_argument("--preprocessing", default="auto", help="preprocessing preset")
+    p.add_argument("--failures", type=Path, default=None,
+                   help="write a PNG of the worst images of the (last) set")
     p.add_argument("--no-progress", action="store_true")
 
 
-def run(args: argparse.Namespace) -> int:
+def _sets(args: argparse.Namespace) -> dict[str, list[EvalItem]]:
+    if args.shared:
+        split = args.shared / "train" / "splits" / "val.txt"
+        dev = args.shared / "dev_unseen"
+        if not split.is_file() or not (dev / "images").is_dir():
+            raise SystemExit(f"--shared {args.shared}: expected train/splits/val.txt and "
+                             "dev_unseen/images + dev_unseen/masks there")
+        return {"val": pairs_from_split(split),
+                "dev_unseen": pairs_from_dirs(dev / "images", dev / "masks")}
     if args.split:
         if not args.split.is_file():
             raise SystemExit(f"split list not found: {args.split}")
-        items = pairs_from_split(args.split)
-    elif args.images and args.masks:
+        return {"": pairs_from_split(args.split)}
+    if args.images and args.masks:
         for d in (args.images, args.masks):
             if not d.is_dir():
                 raise SystemExit(f"not a folder: {d}")
-        items = pairs_from_dirs(args.images, args.masks)
-    else:
-        raise SystemExit("give --images DIR --masks DIR, or --split FILE")
-    if not items:
-        raise SystemExit("no image/mask pairs found")
+        return {"": pairs_from_dirs(args.images, args.masks)}
+    raise SystemExit("give --images DIR --masks DIR, --split FILE or --shared DIR")
+
+
+def run(args: argparse.Namespace) -> int:
+    sets = _sets(args)
+    for name, items in sets.items():
+        if not items:
+            raise SystemExit(f"no image/mask pairs found{' in ' + name if name else ''}")
     from peoplesemseg_ros.core.pipeline import Pipeline, PipelineConfig
 
     config = PipelineConfig(model_path=args.model, backend=args.backend,
                             preprocessing=args.preprocessing, resize_mode=args.resize_mode,
                             mask_value=255, num_threads=args.threads, max_batch=args.batch)
     pipeline = Pipeline(config)
+    results: dict[str, Any] = {}
+    per_image: dict[str, float] = {}
     try:
-        result = evaluate(items, pipeline.segment, batch=args.batch,
-                          progress=not args.no_progress)
+        for name, items in sets.items():
+            per_image.clear()
+            results[name] = evaluate(items, pipeline.segment, batch=args.batch,
+                                     progress=not args.no_progress, per_image=per_image)
+        if args.failures:
+            from .eval_figure import failures_figure
+
+            failures_figure(per_image, pipeline.segment, args.failures)
     finally:
         pipeline.close()
+    result: dict[str, Any] = results[""] if "" in results else dict(results)
+    if "" not in results:
+        result["mean_miou"] = float(np.mean([r["miou"] for r in results.values()]))
     result["model"] = pipeline.model_id
     result["backend"] = pipeline.backend_name
     print(json.dumps(result))

@@ -89,3 +89,43 @@ def test_missing_inputs_fail_clearly(tmp_path: Path) -> None:
         main(["eval"])
     with pytest.raises(SystemExit, match="not a folder"):
         main(["eval", "--images", str(tmp_path / "nope"), "--masks", str(tmp_path)])
+
+
+def test_shared_scores_val_and_dev_with_people_free_figure(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--shared: val split + dev_unseen in one JSON; a red patch on a people-free image is a
+    phantom (above 0.5 %), a clean one is not; --failures draws the worst first."""
+    model = make_model(tmp_path / "red.onnx", height=48, width=72)
+    shared = tmp_path / "shared"
+    src = shared / "train" / "src"
+    (src / "images").mkdir(parents=True)
+    (src / "masks").mkdir()
+    (shared / "train" / "splits").mkdir()
+    _scene(src / "images", src / "masks", "p", (10, 80, 20, 60))
+    (shared / "train" / "splits" / "val.txt").write_text("src/images/p.png\n")
+    dev = shared / "dev_unseen"
+    (dev / "images").mkdir(parents=True)
+    (dev / "masks").mkdir()
+    _scene(dev / "images", dev / "masks", "person", (20, 90, 50, 80))
+    for name, patch in (("wall", (40, 56, 60, 76)), ("clean", None)):
+        img = np.full((96, 144, 3), 100, np.uint8)
+        if patch:
+            y0, y1, x0, x1 = patch
+            img[y0:y1, x0:x1] = RED  # 256 px of 13,824: 1.85 % painted as person
+        cv2.imwrite(str(dev / "images" / f"{name}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(dev / "masks" / f"{name}.png"), np.zeros((96, 144), np.uint8))
+    picture = tmp_path / "fail.png"
+    result = _run_eval(capsys, "--shared", str(shared), "--model", str(model),
+                       "--failures", str(picture))
+    assert set(result) >= {"val", "dev_unseen", "mean_miou", "model"}
+    assert result["val"]["images"] == 1 and result["dev_unseen"]["images"] == 3
+    free = result["dev_unseen"]["people_free"]
+    assert free["images"] == 2 and free["with_phantoms"] == 1
+    assert free["mean_person_share"] == pytest.approx(256 / (96 * 144) / 2, rel=0.1)
+    assert result["val"]["people_free"]["images"] == 0
+    assert result["mean_miou"] == pytest.approx(
+        (result["val"]["miou"] + result["dev_unseen"]["miou"]) / 2)
+    drawn = cv2.imread(str(picture))
+    assert drawn is not None and drawn.shape[1] == 4 * 240
+    with pytest.raises(SystemExit, match=r"expected train/splits/val\.txt"):
+        main(["eval", "--shared", str(tmp_path / "nowhere")])
