@@ -24,7 +24,7 @@ import logging
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -47,6 +47,7 @@ from peoplesemseg_ros.bag.io import (
     open_reader,
     typestore,
 )
+from peoplesemseg_ros.bag.stream import run_ordered
 from peoplesemseg_ros.core.images import ImageConversionError, compressed_to_rgb, image_to_rgb
 from peoplesemseg_ros.core.pipeline import STAGES, Pipeline
 
@@ -141,8 +142,13 @@ def _mono_or_rgb(store: Any, header: Any, array: NDArray[np.uint8]) -> Any:
 
 def process_bag(in_path: Path, out_path: Path, pipeline: Pipeline, options: ProcessOptions,
                 extra_outputs: Callable[[ImageTopic], CameraOutputs | None] | None = None,
-                ) -> ProcessSummary:
-    """Process ``in_path`` into the new bag ``out_path``; see the module docstring."""
+                on_frame: Callable[[int], None] | None = None) -> ProcessSummary:
+    """Process ``in_path`` into the new bag ``out_path``; see the module docstring.
+
+    Reading + decoding, batched inference (``max_batch`` of the pipeline) and writing
+    run as a bounded, ordered pipeline (:func:`~peoplesemseg_ros.bag.stream.run_ordered`).
+    ``on_frame(n)`` is called after every ``n`` frames written (progress of a fleet job).
+    """
     if options.stride < 1:
         raise BagError(f"--stride must be >= 1, got {options.stride}")
     if out_path.exists():
@@ -176,25 +182,25 @@ def process_bag(in_path: Path, out_path: Path, pipeline: Pipeline, options: Proc
                 c.msgcount for c in reader.connections if c.topic in cams)
             bar = tqdm(total=total and -(-total // options.stride), unit="frame",
                        disable=not options.progress, desc="bag process", dynamic_ncols=True)
+            source = _read(in_path, start_ns, stop_ns, store, cameras, options, summary)
             with bar:
-                for conn, stamp, raw in reader.messages(start=start_ns, stop=stop_ns):
-                    cam = cameras.get(conn.topic)
-                    if cam is not None:
-                        cam.seen += 1
-                        if (cam.seen - 1) % options.stride:
-                            summary.left_out_by_stride += 1
-                            continue
-                    writer.write(conns[conn.id], stamp, raw)
-                    if cam is not None:
-                        _process_frame(writer, store, pipeline, cam, conn, stamp, raw, options,
-                                       summary)
+                def sink(item: _Item) -> None:
+                    writer.write(conns[item.conn.id], item.stamp, item.raw)
+                    if item.cam is not None:
+                        _write_frame(writer, store, pipeline, item, options, summary)
                         bar.update(1)
-                    else:
-                        summary.copied += 1
-                        info_cam = infos.get(conn.topic)
-                        if info_cam is not None and info_cam.extra is not None \
-                                and conn.msgtype == CAMERA_INFO_TYPE:
-                            _camera_info(store, info_cam, conn, stamp, raw, summary)
+                        if on_frame is not None:
+                            on_frame(1)
+                        return
+                    summary.copied += 1
+                    info_cam = infos.get(item.conn.topic)
+                    if info_cam is not None and info_cam.extra is not None \
+                            and item.conn.msgtype == CAMERA_INFO_TYPE:
+                        _camera_info(store, info_cam, item.conn, item.stamp, item.raw, summary)
+
+                run_ordered(source, lambda item: item.rgb is not None,
+                            lambda batch: _infer(pipeline, batch, summary), sink,
+                            max_batch=pipeline.config.max_batch)
         except KeyboardInterrupt:
             summary.status = "interrupted (Ctrl-C)"
             raise
@@ -210,6 +216,69 @@ def process_bag(in_path: Path, out_path: Path, pipeline: Pipeline, options: Proc
             writer.set_custom_data(STATUS_KEY, summary.status)
             writer.close()
     return summary
+
+
+@dataclass
+class _Item:
+    """One input message on its way through the pipeline (an image frame if ``cam``)."""
+
+    conn: Connection
+    stamp: int
+    raw: bytes
+    cam: _Camera | None = None
+    msg: Any = None
+    rgb: NDArray[np.uint8] | None = None
+    bad: tuple[str, str] | None = None  # (reason, detail) of a frame that got no outputs
+    mask: NDArray[np.uint8] | None = None
+    decode_s: float = 0.0
+
+
+def _read(in_path: Path, start_ns: int | None, stop_ns: int | None, store: Any,
+          cameras: dict[str, _Camera], options: ProcessOptions,
+          summary: ProcessSummary) -> Iterator[_Item]:
+    """Reader thread: messages in storage order, image frames deserialized and decoded.
+
+    The bag is opened again here: a SQLite reader works only in the thread that opened
+    it (same file, same connection ids). Only this thread touches ``cam.seen`` and
+    ``summary.left_out_by_stride``."""
+    with open_reader(in_path) as reader:
+        yield from _decode_all(reader.messages(start=start_ns, stop=stop_ns), store, cameras,
+                               options, summary)
+
+
+def _decode_all(messages: Iterable[tuple[Connection, int, bytes]], store: Any,
+                cameras: dict[str, _Camera], options: ProcessOptions,
+                summary: ProcessSummary) -> Iterator[_Item]:
+    for conn, stamp, raw in messages:
+        cam = cameras.get(conn.topic)
+        if cam is None:
+            yield _Item(conn, stamp, raw)
+            continue
+        cam.seen += 1
+        if (cam.seen - 1) % options.stride:
+            summary.left_out_by_stride += 1
+            continue
+        item = _Item(conn, stamp, raw, cam)
+        t0 = time.perf_counter()
+        try:
+            item.msg = store.deserialize_cdr(raw, conn.msgtype)
+            item.rgb = compressed_to_rgb(item.msg) if cam.topic.compressed \
+                else image_to_rgb(item.msg)
+        except SerdeError as err:
+            item.bad = ("corrupt_cdr", str(err))
+        except ImageConversionError as err:
+            item.bad = (err.reason, err.detail)
+        item.decode_s = time.perf_counter() - t0
+        yield item
+
+
+def _infer(pipeline: Pipeline, batch: list[_Item], summary: ProcessSummary) -> None:
+    """Batch step (caller's thread): the masks of ``batch``, in place."""
+    masks = pipeline.segment([item.rgb for item in batch if item.rgb is not None])
+    for item, mask in zip(batch, masks, strict=True):
+        item.mask = mask
+    for name, seconds in pipeline.last_timings.items():
+        summary.stage_seconds[name] += seconds
 
 
 def _setup_camera(writer: Writer, store: Any, topic: ImageTopic, options: ProcessOptions,
@@ -259,36 +328,30 @@ def _camera_info(store: Any, cam: _Camera, conn: Connection, stamp: int, raw: by
         _bad(summary, conn.topic, stamp, "bad_camera_info", str(err))
 
 
-def _process_frame(writer: Writer, store: Any, pipeline: Pipeline, cam: _Camera,
-                   conn: Connection, stamp: int, raw: bytes, options: ProcessOptions,
-                   summary: ProcessSummary) -> None:
+def _write_frame(writer: Writer, store: Any, pipeline: Pipeline, item: _Item,
+                 options: ProcessOptions, summary: ProcessSummary) -> None:
+    """Writer thread: the outputs of one frame, in input order."""
     summary.frames += 1
     times = summary.stage_seconds
-    t0 = time.perf_counter()
-    msg = _deserialize(store, conn, stamp, raw, summary)
-    if msg is None:
+    times["decode"] += item.decode_s
+    cam = item.cam
+    assert cam is not None
+    if item.bad is not None or item.mask is None or item.rgb is None:
+        reason, detail = item.bad or ("no_mask", "inference gave no mask")
+        _bad(summary, item.conn.topic, item.stamp, reason, detail)
         return
-    try:
-        rgb = compressed_to_rgb(msg) if cam.topic.compressed else image_to_rgb(msg)
-    except ImageConversionError as err:
-        _bad(summary, conn.topic, stamp, err.reason, err.detail)
-        return
-    t1 = time.perf_counter()
-    times["decode"] += t1 - t0
-    mask = pipeline.segment([rgb])[0]
-    for name, seconds in pipeline.last_timings.items():
-        times[name] += seconds
-    outputs: dict[str, Any] = {"mask": _mono_or_rgb(store, msg.header, mask)}
+    mask, header = item.mask, item.msg.header
     t2 = time.perf_counter()
+    outputs: dict[str, Any] = {"mask": _mono_or_rgb(store, header, mask)}
     if options.overlay:
-        outputs["overlay"] = _mono_or_rgb(store, msg.header, pipeline.overlay(rgb, mask))
+        outputs["overlay"] = _mono_or_rgb(store, header, pipeline.overlay(item.rgb, mask))
     t3 = time.perf_counter()
     if cam.extra is not None:
-        outputs.update(cam.extra.outputs(mask, msg.header))
+        outputs.update(cam.extra.outputs(mask, header))
     t4 = time.perf_counter()
     for name, out_msg in outputs.items():
         out_conn = cam.out[name]
-        writer.write(out_conn, stamp, store.serialize_cdr(out_msg, out_conn.msgtype))
+        writer.write(out_conn, item.stamp, store.serialize_cdr(out_msg, out_conn.msgtype))
     times["overlay"] += t3 - t2
     times["occupancy"] += t4 - t3
     times["serialize"] += time.perf_counter() - t4

@@ -27,13 +27,30 @@ LOG = logging.getLogger("peoplesemseg.bag")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="bag_command", metavar="ACTION", required=True)
 
-    p = sub.add_parser("process", help="segment every image of a bag into a new bag",
+    p = sub.add_parser("process", help="segment every image of bags into new bags",
                        description="Run the node's pipeline (same parameters file, backend, "
-                       "pre/postprocessing and occupancy) over a bag, offline, and write a new "
-                       "bag with the input topics plus <ns>/mask, <ns>/overlay (--overlay), "
-                       "<ns>/person_occupancy and <ns>/people_scan per camera namespace.")
-    p.add_argument("in_bag", type=Path, help="input rosbag2 folder (mcap or sqlite3)")
-    p.add_argument("out_bag", type=Path, help="output rosbag2 folder (must not exist)")
+                       "pre/postprocessing and occupancy) over bags, offline, and write new "
+                       "bags with the input topics plus <ns>/mask, <ns>/overlay (--overlay), "
+                       "<ns>/person_occupancy and <ns>/people_scan per camera namespace. "
+                       "With --out-dir: any number of bags, folders of bags and globs; each "
+                       "input .../NAME gives DIR/NAME; resumable (complete outputs are "
+                       "skipped); one bad bag is reported and the others go on; exit 1 if "
+                       "any failed. Without --out-dir: IN_BAG OUT_BAG, one bag. See "
+                       "docs/bags.md.")
+    p.add_argument("inputs", nargs="+", metavar="IN",
+                   help="input rosbag2 folders / .mcap / .db3 files, folders of bags, globs "
+                   "(with --out-dir); or IN_BAG OUT_BAG")
+    p.add_argument("--out-dir", type=Path, metavar="DIR",
+                   help="output folder of a multi-bag job (created if missing)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="bags processed in N processes at a time (with --ray: at most N Ray "
+                   "tasks at a time; 0: as many as the cluster's CPUs fit); the cores are "
+                   "shared out so that N x threads never oversubscribes them")
+    p.add_argument("--ray", action="store_true",
+                   help="run one Ray task per bag on the cluster at RAY_ADDRESS, or on a "
+                   "local Ray instance when it is unset (pip install .[fleet])")
+    p.add_argument("--max-batch", type=int, metavar="N",
+                   help="frames per inference batch (overrides max_batch)")
     p.add_argument("--image-topic", action="append", default=[], metavar="TOPIC",
                    help="image topic to process (repeatable; default: every sensor_msgs/Image "
                    "and CompressedImage topic)")
@@ -130,28 +147,103 @@ def run(args: argparse.Namespace) -> int:
     except BagError as err:
         print(f"peoplesemseg bag {args.bag_command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"peoplesemseg bag {args.bag_command}: interrupted; a rerun resumes",
+              file=sys.stderr)
+        return 130
     raise AssertionError(f"unknown bag command {args.bag_command}")
 
 
 def _process(args: argparse.Namespace) -> int:
-    from tqdm.contrib.logging import logging_redirect_tqdm
+    from peoplesemseg_ros.bag.process import ProcessOptions
 
-    from peoplesemseg_ros.bag.process import ProcessOptions, process_bag
-    from peoplesemseg_ros.bag.settings import load_settings
-    from peoplesemseg_ros.core.pipeline import Pipeline
-
+    if args.workers < 0 or (args.workers == 0 and not args.ray):
+        raise BagError(f"--workers must be >= 1 (0 only with --ray), got {args.workers}")
+    if args.max_batch is not None and not 1 <= args.max_batch <= 32:
+        raise BagError(f"--max-batch must be in 1..32, got {args.max_batch}")
     options = ProcessOptions(
         image_topics=tuple(args.image_topic), start_s=args.start, end_s=args.end,
         stride=args.stride, storage=args.storage, overlay=args.overlay,
         progress=not args.no_progress, strict=args.strict)
-    if args.out_bag.exists():  # before the model loads
-        raise BagError(f"output {args.out_bag} exists already; not overwriting")
+    if args.out_dir is None:
+        if len(args.inputs) != 2 or args.workers != 1 or args.ray:
+            raise BagError("give IN_BAG OUT_BAG for one bag, or inputs and --out-dir DIR for "
+                           f"many (got {len(args.inputs)} paths and no --out-dir)")
+        in_bag, out_bag = (Path(p) for p in args.inputs)
+        if out_bag.exists():  # before the model loads
+            raise BagError(f"output {out_bag} exists already; not overwriting")
+        settings = _settings(args)
+        return _process_one(in_bag, out_bag, settings, options, not args.no_occupancy)
+    settings = _settings(args)
+    return _process_many(args, settings, options)
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    """The node's parameters file with the command line's overrides."""
+    import dataclasses
+
+    from peoplesemseg_ros.bag.settings import load_settings
+
     settings = load_settings(args.params, args.model, args.backend)
+    if args.max_batch is None:
+        return settings
+    pipeline = dataclasses.replace(settings.pipeline, max_batch=args.max_batch)
+    return dataclasses.replace(settings, pipeline=pipeline)
+
+
+def _process_one(in_bag: Path, out_bag: Path, settings: Any, options: Any,
+                 occupancy: bool) -> int:
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from peoplesemseg_ros.bag.process import process_bag
+    from peoplesemseg_ros.core.pipeline import Pipeline
+
     with Pipeline(settings.pipeline) as pipeline, logging_redirect_tqdm():
         LOG.info("model %s, backend %s", pipeline.model_id, pipeline.backend_name)
-        extra = None if args.no_occupancy else settings.occupancy_factory()
-        summary = process_bag(args.in_bag, args.out_bag, pipeline, options, extra)
+        extra = settings.occupancy_factory() if occupancy else None
+        summary = process_bag(in_bag, out_bag, pipeline, options, extra)
     result = summary.as_json()
     result.update(model=pipeline.model_id, backend=pipeline.backend_name)
     _print(result)
     return 1 if options.strict and summary.bad_frames else 0
+
+
+def _process_many(args: argparse.Namespace, settings: Any, options: Any) -> int:
+    import dataclasses
+    import time
+
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from peoplesemseg_ros.bag.fleet import FleetOptions, exit_code, fleet_summary, plan_jobs
+    from peoplesemseg_ros.bag.runners import Progress, run_local, run_workers
+    from peoplesemseg_ros.core.pipeline import model_id
+
+    jobs = plan_jobs(args.inputs, args.out_dir)
+    try:
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BagError(f"cannot create --out-dir {args.out_dir}: {err}") from err
+    fleet = FleetOptions(settings, dataclasses.replace(options, progress=False),
+                         occupancy=not args.no_occupancy)
+    progress = Progress(jobs, options.progress)
+    t0 = time.perf_counter()
+    extra: dict[str, Any] = {"model": model_id(settings.pipeline.resolved_model_path()),
+                             "max_batch": settings.pipeline.max_batch}
+    try:
+        with logging_redirect_tqdm():
+            if args.ray:
+                from peoplesemseg_ros.bag.ray_runner import run_ray
+                results, info = run_ray(jobs, fleet, args.workers, progress)
+                extra.update(runner="ray", **info)
+            elif args.workers > 1 and len(jobs) > 1:
+                workers = min(args.workers, len(jobs))
+                results = run_workers(jobs, fleet, workers, progress)
+                extra.update(runner="workers", workers=workers)
+            else:
+                results = run_local(jobs, fleet, progress)
+                extra.update(runner="local", workers=1)
+    finally:
+        progress.close()
+    summary = fleet_summary(results, time.perf_counter() - t0, extra)
+    _print(summary)
+    return exit_code(summary)
