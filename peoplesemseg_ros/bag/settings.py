@@ -3,9 +3,8 @@
 ``load_settings`` reads the same file the node is started with
 (:func:`peoplesemseg_ros.params.load_params_file`, validated by the same schema)
 and turns it into the pipeline configuration and, per camera, the occupancy
-grid / people scan outputs built with the node's occupancy code
-(:class:`~peoplesemseg_ros.occupancy.mapper.OccupancyMapper`,
-:mod:`~peoplesemseg_ros.occupancy.msgs`).
+grid / people scan outputs computed by the node's own occupancy stage
+(:class:`~peoplesemseg_ros.occupancy.stage.OccupancyStage`).
 
 Camera pose: with the ``cameras`` parameter empty, ``camera_pose`` (6 values)
 applies to every camera in the bag; with camera names, the last component of a
@@ -26,13 +25,8 @@ from numpy.typing import NDArray
 from peoplesemseg_ros.bag.io import BagError, ImageTopic, typestore
 from peoplesemseg_ros.bag.process import CameraOutputs
 from peoplesemseg_ros.core.pipeline import PipelineConfig
-from peoplesemseg_ros.occupancy.mapper import (
-    CameraModel,
-    CameraPose,
-    OccupancyConfig,
-    OccupancyMapper,
-)
-from peoplesemseg_ros.occupancy.msgs import grid_msg, scan_msg
+from peoplesemseg_ros.occupancy.camera_model import CameraModel, CameraPose
+from peoplesemseg_ros.occupancy.stage import OccupancyStage
 from peoplesemseg_ros.params import NodeConfig, ParameterError, load_params_file, validate
 
 __all__ = ["OccupancyOutputs", "Settings", "load_settings"]
@@ -43,52 +37,45 @@ SCAN_TYPE = "sensor_msgs/msg/LaserScan"
 
 
 class OccupancyOutputs:
-    """``person_occupancy`` and ``people_scan`` of one camera (see :class:`CameraOutputs`)."""
+    """``person_occupancy`` and ``people_scan`` of one camera (see :class:`CameraOutputs`).
 
-    def __init__(self, pose: CameraPose, config: OccupancyConfig, base_frame: str,
-                 grid: bool, scan: bool) -> None:
-        self.pose = pose
-        self.config = config
-        self.base_frame = base_frame
-        self.grid = grid
-        self.scan = scan
-        self.mapper: OccupancyMapper | None = None
-        self._info_key: tuple[Any, ...] | None = None
+    A bag adapter around the node's own :class:`OccupancyStage` (rosbags message
+    classes instead of rclpy's), so a processed bag holds exactly what the robot
+    would have published for the same frames.
+    """
+
+    def __init__(self, label: str, pose: CameraPose, node: NodeConfig) -> None:
+        self.pose = (pose.x, pose.y, pose.z, pose.roll, pose.pitch, pose.yaw)
+        self.node = node
         types = typestore().types
-        self._grid_cls = types[GRID_TYPE]
-        self._scan_cls = types[SCAN_TYPE]
+        self._warned: set[str] = set()
+        self.stage = OccupancyStage(label, self._warn, types[GRID_TYPE], types[SCAN_TYPE])
+
+    def _warn(self, text: str, throttled: bool) -> None:
+        if throttled and text in self._warned:
+            return  # a per-frame warning: once per bag is enough in a log
+        self._warned.add(text)
+        LOG.warning("%s", text)
 
     def topics(self) -> dict[str, str]:
         out = {}
-        if self.grid:
+        if self.node.publish_occupancy:
             out["person_occupancy"] = GRID_TYPE
-        if self.scan:
+        if self.node.publish_scan:
             out["people_scan"] = SCAN_TYPE
         return out
 
     def on_camera_info(self, msg: Any) -> None:
-        key = (int(msg.width), int(msg.height), str(msg.distortion_model),
-               tuple(np.asarray(msg.k, dtype=np.float64).tolist()),
-               tuple(np.asarray(msg.d, dtype=np.float64).tolist()))
-        if key == self._info_key:
-            return  # unchanged: keep the mapper and its lookup tables
-        self.mapper = OccupancyMapper(CameraModel.from_camera_info(msg), self.pose, self.config)
-        self._info_key = key
-        if not self.mapper.sees_floor:
-            LOG.warning("camera %s sees no floor: %s", msg.header.frame_id,
-                        self.mapper.why_no_floor)
+        CameraModel.from_camera_info(msg)  # ValueError: counted as bad_camera_info, not kept
+        self.stage.set_info(msg)
 
     def outputs(self, mask: NDArray[np.uint8], header: Any) -> dict[str, Any]:
-        if self.mapper is None:
-            return {}
-        result = self.mapper.process(mask)
+        grid, scan = self.stage.messages(mask, header, self.pose, self.node)
         out: dict[str, Any] = {}
-        if self.grid:
-            out["person_occupancy"] = grid_msg(result, header, self.config, self._grid_cls,
-                                               frame_id=self.base_frame)
-        if self.scan:
-            out["people_scan"] = scan_msg(result, header, self.config, self._scan_cls,
-                                          frame_id=self.base_frame)
+        if grid is not None:
+            out["person_occupancy"] = grid
+        if scan is not None:
+            out["people_scan"] = scan
         return out
 
 
@@ -112,11 +99,10 @@ class Settings:
         cfg = self.node
         if not (cfg.publish_occupancy or cfg.publish_scan):
             return None
-        config = OccupancyConfig(**cfg.occupancy_kwargs())
 
         def make(topic: ImageTopic) -> CameraOutputs:
-            return OccupancyOutputs(self.pose_for(topic.namespace), config, cfg.base_frame,
-                                    cfg.publish_occupancy, cfg.publish_scan)
+            label = f"{topic.namespace}/camera_info"
+            return OccupancyOutputs(label, self.pose_for(topic.namespace), cfg)
         return make
 
 

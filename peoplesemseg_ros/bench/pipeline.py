@@ -69,8 +69,8 @@ class _Occupancy:
         self.stage = OccupancyStage("bench/camera_info", lambda text, throttled: None)
         self.stage.set_info(info)
 
-    def process(self, mask: NDArray[np.uint8], stamp: Any) -> None:
-        self.stage.messages(mask, stamp, self.pose, self.config)
+    def process(self, mask: NDArray[np.uint8], header: Any) -> None:
+        self.stage.messages(mask, header, self.pose, self.config)
 
 
 def decoder_for(spec: InputSpec) -> Callable[[Any], NDArray[np.uint8]]:
@@ -97,7 +97,7 @@ def bench_pipeline_input(pipe: Pipeline, spec: InputSpec, warmup: int,
         t2 = time.perf_counter()
         pipe.overlay(rgb, mask)
         t3 = time.perf_counter()
-        mapper.process(mask, msg.header.stamp)
+        mapper.process(mask, msg.header)
         t4 = time.perf_counter()
         out = fill_image(Image(), mask_to_image_fields(mask))
         out.header = msg.header
@@ -150,7 +150,7 @@ def _replay(pipe: Pipeline, msgs: Sequence[Any], decode: Callable[[Any], NDArray
         _, geoms = pipe.preprocessor.prepare([rgb])
         mask = class_map_to_mask(ids, geoms[0], value)
         pipe.overlay(rgb, mask)
-        mapper.process(mask, msg.header.stamp)
+        mapper.process(mask, msg.header)
         out = fill_image(Image(), mask_to_image_fields(mask))
         out.header = msg.header
         serialize_message(out)

@@ -1,10 +1,14 @@
-"""The node's occupancy stage: mask + latest CameraInfo -> OccupancyGrid and LaserScan.
+"""The one occupancy stage: mask + latest CameraInfo -> OccupancyGrid and LaserScan.
+
+Used by the live node (rclpy messages) and by ``peoplesemseg bag process`` (rosbags
+messages: pass their classes as ``grid_cls`` / ``scan_cls``), so a replayed bag gets
+exactly the robot's answer.
 
 One :class:`OccupancyStage` per camera keeps the newest CameraInfo and an
 :class:`~peoplesemseg_ros.occupancy.mapper.OccupancyMapper` built from it. The mapper's
 lookup tables cost 0.2-0.5 s to build, so it is rebuilt only when something it
 depends on changes: the calibration (size, K, D, distortion model, binning,
-ROI), the camera pose or the occupancy settings. No rclpy node code here.
+ROI), the camera pose or the occupancy settings. No rclpy here.
 
 Masks wider than :data:`MAX_MASK_WIDTH` are subsampled by an integer step
 before the foot-point search: the mask was upscaled from the model's 960x544
@@ -16,10 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-
-from nav_msgs.msg import OccupancyGrid
-from sensor_msgs.msg import LaserScan
-from std_msgs.msg import Header
 
 from peoplesemseg_ros.occupancy.mapper import (
     CameraModel,
@@ -50,9 +50,12 @@ class OccupancyStage:
     """Per-camera occupancy: call :meth:`set_info` from the CameraInfo callback and
     :meth:`messages` from the worker for every published mask."""
 
-    def __init__(self, label: str, warn: Warn) -> None:
+    def __init__(self, label: str, warn: Warn, grid_cls: type | None = None,
+                 scan_cls: type | None = None) -> None:
         self.label = label  # for messages: the camera_info topic
         self._warn = warn
+        self._grid_cls = grid_cls  # None: the rclpy message classes
+        self._scan_cls = scan_cls
         self._info: Any = None
         self._warned_no_info = False
         self._mapper: OccupancyMapper | None = None
@@ -60,10 +63,6 @@ class OccupancyStage:
 
     def set_info(self, info: Any) -> None:
         self._info = info
-
-    def invalidate(self) -> None:
-        """Settings or pose changed: rebuild the mapper on the next frame."""
-        self._key = None
 
     def _mapper_for(self, pose: tuple[float, ...], cfg: NodeConfig, step: int,
                     ) -> OccupancyMapper | None:
@@ -85,9 +84,12 @@ class OccupancyStage:
                        False)
         return self._mapper
 
-    def messages(self, mask: Any, stamp: Any, pose: tuple[float, ...], cfg: NodeConfig,
-                 ) -> tuple[OccupancyGrid | None, LaserScan | None]:
-        """Grid and scan for ``mask`` (None where switched off or not possible yet)."""
+    def messages(self, mask: Any, header: Any, pose: tuple[float, ...], cfg: NodeConfig,
+                 ) -> tuple[Any, Any]:
+        """Grid and scan for ``mask`` (None where switched off or not possible yet).
+
+        ``header`` is the image's: the outputs keep its stamp, in ``cfg.base_frame``.
+        """
         if not (cfg.publish_occupancy or cfg.publish_scan):
             return None, None
         if self._info is None:
@@ -101,7 +103,9 @@ class OccupancyStage:
         if mapper is None:
             return None, None
         result = mapper.process(mask[::step, ::step] if step > 1 else mask)
-        header = Header(stamp=stamp, frame_id=cfg.base_frame)
-        grid = grid_msg(result, header, mapper.config) if cfg.publish_occupancy else None
-        scan = scan_msg(result, header, mapper.config) if cfg.publish_scan else None
+        base = cfg.base_frame
+        grid = (grid_msg(result, header, mapper.config, self._grid_cls, frame_id=base)
+                if cfg.publish_occupancy else None)
+        scan = (scan_msg(result, header, mapper.config, self._scan_cls, frame_id=base)
+                if cfg.publish_scan else None)
         return grid, scan

@@ -331,7 +331,7 @@ class PeopleSegNode(LifecycleNode):
                 ov.publish(img)
                 self.stats.add_latency("overlay", now() - t)
             t = now()
-            grid, scan = cam.occupancy.messages(mask, header.stamp, cam.pose, cfg)
+            grid, scan = cam.occupancy.messages(mask, header, cam.pose, cfg)
             if grid is not None:
                 cam.pubs["grid"].publish(grid)
             if scan is not None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 from sensor_msgs.msg import CameraInfo
+from std_msgs.msg import Header
 
 from peoplesemseg_ros import params
 from peoplesemseg_ros.occupancy.stage import OccupancyStage
 
 POSE = (0.0, 0.0, 1.0, 0.0, 0.4, 0.0)  # 1 m up, pitched down
+HEADER = Header(frame_id="cam_optical")  # the image's header
 
 
 def _info(fx: float = 500.0) -> CameraInfo:
@@ -35,7 +37,7 @@ def test_no_camera_info_warns_once_and_publishes_nothing() -> None:
     stage, warnings = _stage()
     cfg = params.validate({})
     for _ in range(3):
-        assert stage.messages(_mask(), None, POSE, cfg) == (None, None)
+        assert stage.messages(_mask(), HEADER, POSE, cfg) == (None, None)
     assert len(warnings) == 1 and "no CameraInfo on cam/camera_info" in warnings[0][0]
 
 
@@ -43,18 +45,18 @@ def test_grid_and_scan_in_base_frame_and_rebuild_on_recalibration() -> None:
     stage, warnings = _stage()
     cfg = params.validate({"base_frame": "base_footprint"})
     stage.set_info(_info())
-    grid, scan = stage.messages(_mask(), None, POSE, cfg)
+    grid, scan = stage.messages(_mask(), HEADER, POSE, cfg)
     assert grid is not None and scan is not None
     assert grid.header.frame_id == scan.header.frame_id == "base_footprint"
     assert 100 in np.frombuffer(bytes(np.array(grid.data, np.int8)), np.int8)
     first = stage._mapper
-    stage.messages(_mask(), None, POSE, cfg)
+    stage.messages(_mask(), HEADER, POSE, cfg)
     assert stage._mapper is first  # same calibration, pose, settings: no rebuild
     stage.set_info(_info(fx=700.0))  # recalibrated at the same size
-    stage.messages(_mask(), None, POSE, cfg)
+    stage.messages(_mask(), HEADER, POSE, cfg)
     assert stage._mapper is not first
     second = stage._mapper
-    stage.messages(_mask(), None, (0.0, 0.0, 1.2, 0.0, 0.4, 0.0), cfg)  # pose changed
+    stage.messages(_mask(), HEADER, (0.0, 0.0, 1.2, 0.0, 0.4, 0.0), cfg)  # pose changed
     assert stage._mapper is not second
     assert not warnings
 
@@ -63,18 +65,18 @@ def test_switches_and_invalid_calibration() -> None:
     stage, warnings = _stage()
     stage.set_info(_info())
     off = params.validate({"publish.occupancy": False, "publish.scan": False})
-    assert stage.messages(_mask(), None, POSE, off) == (None, None)
+    assert stage.messages(_mask(), HEADER, POSE, off) == (None, None)
     only_scan = params.validate({"publish.occupancy": False})
-    grid, scan = stage.messages(_mask(), None, POSE, only_scan)
+    grid, scan = stage.messages(_mask(), HEADER, POSE, only_scan)
     assert grid is None and scan is not None
     bad = _info()
     bad.k = [0.0] * 9  # an uncalibrated driver
     stage.set_info(bad)
-    assert stage.messages(_mask(), None, POSE, params.validate({})) == (None, None)
+    assert stage.messages(_mask(), HEADER, POSE, params.validate({})) == (None, None)
     assert warnings and warnings[-1][1] is True  # throttled: it repeats every frame
     sky = (0.0, 0.0, 1.0, 0.0, -1.2, 0.0)  # pitched up at the sky
     stage.set_info(_info())
-    stage.messages(_mask(), None, sky, params.validate({}))
+    stage.messages(_mask(), HEADER, sky, params.validate({}))
     assert any("sees no floor" in text for text, _ in warnings)
 
 
@@ -91,8 +93,8 @@ def test_full_hd_mask_is_subsampled_with_the_same_answer() -> None:
     mask_sd[300:420, 400:440] = 255
     mask_hd = np.repeat(np.repeat(mask_sd, 2, axis=0), 2, axis=1)
     cfg = params.validate({})
-    grid_hd, scan_hd = stage_hd.messages(mask_hd, None, POSE, cfg)
-    grid_sd, scan_sd = stage_sd.messages(mask_sd, None, POSE, cfg)
+    grid_hd, scan_hd = stage_hd.messages(mask_hd, HEADER, POSE, cfg)
+    grid_sd, scan_sd = stage_sd.messages(mask_sd, HEADER, POSE, cfg)
     assert grid_hd is not None and grid_sd is not None
     assert scan_hd is not None and scan_sd is not None
     assert stage_hd._mapper is not None and stage_hd._mapper.config.min_person_height_px == 4
