@@ -1,23 +1,27 @@
-"""Per-camera plumbing of the node: topics, QoS, the one-slot mailbox.
+"""Per-camera plumbing of the node: topics, QoS, publishers and state.
 
-Newest frame wins: the subscription callback only puts the message into the
-camera's :class:`Mailbox` (overwriting, and counting, an unprocessed one); the
-node's worker thread takes what is there.
+The camera's frames wait in its :class:`~peoplesemseg_ros.ros.mailbox.Mailbox`
+(newest frame wins) until the :class:`~peoplesemseg_ros.ros.scheduler.BatchScheduler`
+hands them to the worker.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from nav_msgs.msg import OccupancyGrid
+from rclpy.publisher import Publisher
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.subscription import Subscription
+from sensor_msgs.msg import Image, LaserScan
 
 from peoplesemseg_ros.occupancy.stage import OccupancyStage
 from peoplesemseg_ros.params import NodeConfig
+from peoplesemseg_ros.ros.mailbox import Mailbox
 
-__all__ = ["CameraState", "Frame", "Mailbox", "input_qos", "output_qos", "topic"]
+__all__ = ["CameraPublishers", "CameraState", "input_qos", "now", "output_qos", "topic"]
 
 
 def _reliability(name: str) -> ReliabilityPolicy:
@@ -42,38 +46,16 @@ def topic(camera: str, name: str) -> str:
 
 
 @dataclass
-class Frame:
-    camera: str
-    msg: Any
-    received: float  # time.perf_counter() at the callback
+class CameraPublishers:
+    """The four outputs of one camera."""
 
+    mask: Publisher[Image]
+    overlay: Publisher[Image]
+    grid: Publisher[OccupancyGrid]  # person_occupancy
+    scan: Publisher[LaserScan]  # people_scan
 
-class Mailbox:
-    """One slot; ``put`` returns True when it overwrote a frame nobody took."""
-
-    def __init__(self, cond: threading.Condition) -> None:
-        self._cond = cond
-        self._frame: Frame | None = None
-
-    def put(self, frame: Frame) -> bool:
-        with self._cond:
-            overwrote = self._frame is not None
-            self._frame = frame
-            self._cond.notify()
-        return overwrote
-
-    @property
-    def full(self) -> bool:
-        return self._frame is not None
-
-    def take(self) -> Frame | None:
-        """Caller holds the condition's lock."""
-        frame, self._frame = self._frame, None
-        return frame
-
-    def clear(self) -> None:
-        with self._cond:
-            self._frame = None
+    def all(self) -> tuple[Publisher[Any], ...]:
+        return (self.mask, self.overlay, self.grid, self.scan)
 
 
 @dataclass
@@ -84,15 +66,8 @@ class CameraState:
     mailbox: Mailbox
     pose: tuple[float, float, float, float, float, float]
     occupancy: OccupancyStage
-    next_due: float = 0.0  # time.perf_counter() before which max_rate_hz holds frames back
-    pubs: dict[str, Any] = field(default_factory=dict)
-    subs: list[Any] = field(default_factory=list)
-
-    def due(self, now: float) -> bool:
-        return now >= self.next_due
-
-    def mark_started(self, now: float, max_rate_hz: float) -> None:
-        self.next_due = now + 1.0 / max_rate_hz if max_rate_hz > 0 else 0.0
+    pubs: CameraPublishers
+    subs: list[Subscription[Any]] = field(default_factory=list)
 
 
 def now() -> float:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
+
+from peoplesemseg_ros.ros.diagnostics import Snapshot
 
 __all__ = ["ERROR", "OK", "WARN", "Health", "evaluate"]
 
@@ -27,10 +29,11 @@ class Health:
 
 
 def evaluate(*, state: str, last_error: str, failures: int, failure_message: str,
-             snap: Mapping[str, Any], last_rx: Mapping[str, float], now: float,
+             snap: Snapshot, last_rx: Mapping[str, float], now: float,
              input_timeout: float, min_output_ratio: float, max_consecutive_failures: int,
              max_rate_hz: float) -> Health:
-    """``snap`` is :meth:`NodeStats.snapshot`; ``last_rx`` camera -> time of its newest image."""
+    """``snap`` is :meth:`~peoplesemseg_ros.ros.diagnostics.NodeStats.snapshot`;
+    ``last_rx`` camera -> time of its newest image."""
     if last_error:
         return Health(ERROR, f"configure failed: {last_error}")
     if state != "active":
@@ -46,7 +49,7 @@ def evaluate(*, state: str, last_error: str, failures: int, failure_message: str
             if idle > input_timeout:
                 warns.append(f"no image on camera {cam or '(default)'} for {idle:.1f} s "
                              f"(input_timeout {input_timeout:g} s)")
-    fps_in, fps_out = float(snap["input_fps"]), float(snap["output_fps"])
+    fps_in, fps_out = snap.input_fps, snap.output_fps
     expected = fps_in
     if max_rate_hz > 0:
         expected = min(expected, max_rate_hz * max(1, len(last_rx)))
@@ -54,8 +57,8 @@ def evaluate(*, state: str, last_error: str, failures: int, failure_message: str
     if min_output_ratio > 0 and expected >= 2.0 and fps_out < min_output_ratio * expected:
         warns.append(f"output {fps_out:.1f} fps is below {min_output_ratio:g} x input "
                      f"{expected:.1f} fps")
-    counts = (f"{fps_out:.1f} fps out, {snap['dropped']} dropped, "
-              f"{sum(snap['rejected'].values())} rejected")
+    counts = (f"{fps_out:.1f} fps out, {snap.dropped} dropped, "
+              f"{sum(snap.rejected.values())} rejected")
     if errors:
         return Health(ERROR, "; ".join([*errors, *warns, counts]))
     if warns:

@@ -41,16 +41,17 @@ from peoplesemseg_ros.core.pipeline import Pipeline
 from peoplesemseg_ros.occupancy.stage import OccupancyStage
 from peoplesemseg_ros.ros import health
 from peoplesemseg_ros.ros.camera import (
+    CameraPublishers,
     CameraState,
-    Frame,
-    Mailbox,
     input_qos,
     now,
     output_qos,
     topic,
 )
 from peoplesemseg_ros.ros.diagnostics import NodeStats, to_status
+from peoplesemseg_ros.ros.mailbox import Frame, Mailbox, Put
 from peoplesemseg_ros.ros.parameters import current_values, declare_parameters
+from peoplesemseg_ros.ros.scheduler import BatchScheduler
 
 __all__ = ["PeopleSegNode", "main"]
 
@@ -74,7 +75,7 @@ class PeopleSegNode(LifecycleNode):
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self._active = False
-        self._rr = 0  # round-robin start for fairness between cameras
+        self._scheduler = BatchScheduler(self._cond, self._stop)
         self.cameras: dict[str, CameraState] = {}
         self._last_rx: dict[str, float] = {}  # camera -> time of its newest image (or activate)
         self._failures = 0  # inference batches failed in a row
@@ -102,14 +103,13 @@ class PeopleSegNode(LifecycleNode):
         qos = output_qos(cfg)
         poses = cfg.camera_poses()
         for name in cfg.camera_names:
+            pubs = CameraPublishers(
+                mask=self.create_publisher(Image, topic(name, "mask"), qos),
+                overlay=self.create_publisher(Image, topic(name, "overlay"), qos),
+                grid=self.create_publisher(OccupancyGrid, topic(name, "person_occupancy"), qos),
+                scan=self.create_publisher(LaserScan, topic(name, "people_scan"), qos))
             stage = OccupancyStage(topic(name, "camera_info"), self._warn)
-            cam = CameraState(name, Mailbox(self._cond), poses[name], stage)
-            cam.pubs["mask"] = self.create_publisher(Image, topic(name, "mask"), qos)
-            cam.pubs["overlay"] = self.create_publisher(Image, topic(name, "overlay"), qos)
-            cam.pubs["grid"] = self.create_publisher(
-                OccupancyGrid, topic(name, "person_occupancy"), qos)
-            cam.pubs["scan"] = self.create_publisher(LaserScan, topic(name, "people_scan"), qos)
-            self.cameras[name] = cam
+            self.cameras[name] = CameraState(name, Mailbox(self._cond), poses[name], stage, pubs)
         self.state_label = "inactive"
         return TransitionCallbackReturn.SUCCESS
 
@@ -188,7 +188,7 @@ class PeopleSegNode(LifecycleNode):
 
     def _release(self) -> None:
         for cam in self.cameras.values():
-            for pub in cam.pubs.values():
+            for pub in cam.pubs.all():
                 self.destroy_publisher(pub)
         self.cameras.clear()
         self._close_pipeline()
@@ -214,7 +214,7 @@ class PeopleSegNode(LifecycleNode):
 
     # ------------------------------------------------------------------ callbacks
     def _on_image(self, cam: CameraState, msg: Any) -> None:
-        self.stats.count(cam.name, "received")
+        self.stats.add(cam.name, received=1)
         self._last_rx[cam.name] = now()
         try:  # O(1) field checks here: a bad frame never takes a good frame's mailbox slot
             if isinstance(msg, CompressedImage):
@@ -224,8 +224,11 @@ class PeopleSegNode(LifecycleNode):
         except ImageConversionError as exc:
             self._reject(cam, exc)
             return
-        if cam.mailbox.put(Frame(cam.name, msg, now())):
-            self.stats.count(cam.name, "dropped")
+        put = cam.mailbox.put(Frame(msg, now()))
+        if put is Put.DROPPED:
+            self.stats.add(cam.name, dropped=1)
+        elif put is Put.RATE_LIMITED:
+            self.stats.add(cam.name, rate_limited=1)
 
     def _reject(self, cam: CameraState, exc: ImageConversionError) -> None:
         self.stats.reject(exc.reason)
@@ -244,34 +247,10 @@ class PeopleSegNode(LifecycleNode):
     # ------------------------------------------------------------------ worker
     def _take_batch(self) -> list[tuple[CameraState, Frame]]:
         cams = list(self.cameras.values())
-        max_batch = self.config.max_batch
-        deadline: float | None = None
-        with self._cond:
-            while not self._stop.is_set():
-                t = now()
-                ready = [c for c in cams if c.mailbox.full and c.due(t)]
-                if ready and (len(ready) >= min(max_batch, len(cams)) or
-                              (deadline is not None and t >= deadline) or
-                              max_batch == 1 or self.config.batch_window_ms <= 0):
-                    break
-                if ready and deadline is None:
-                    deadline = t + self.config.batch_window_ms / 1000.0
-                self._cond.wait(timeout=0.05 if deadline is None else
-                                max(0.0, min(0.05, deadline - t)))
-            else:
-                return []
-            n = len(cams)
-            order = [cams[(self._rr + i) % n] for i in range(n)]
-            self._rr = (self._rr + 1) % n
-            t = now()
-            taken: list[tuple[CameraState, Frame]] = []
-            for c in order:
-                if len(taken) < max_batch and c.mailbox.full and c.due(t):
-                    frame = c.mailbox.take()
-                    assert frame is not None
-                    c.mark_started(t, self.config.max_rate_hz)
-                    taken.append((c, frame))
-            return taken
+        cfg = self.config
+        batch = self._scheduler.take([c.mailbox for c in cams], cfg.max_batch,
+                                     cfg.batch_window_ms, cfg.max_rate_hz)
+        return [(cams[i], frame) for i, frame in batch]
 
     def _work(self) -> None:
         while not self._stop.is_set():
@@ -314,15 +293,15 @@ class PeopleSegNode(LifecycleNode):
         for stage, seconds in pipe.last_timings.items():
             self.stats.add_latency(stage, seconds)
         for (cam, frame, rgb), mask in zip(items, masks, strict=True):
-            self.stats.count(cam.name, "processed")
+            self.stats.add(cam.name, processed=1)
             if not self._active:
                 return
             header = frame.msg.header
             if cfg.publish_mask:
                 out = fill_image(Image(), mask_to_image_fields(mask))
                 out.header = header
-                cam.pubs["mask"].publish(out)
-            ov = cam.pubs["overlay"]
+                cam.pubs.mask.publish(out)
+            ov = cam.pubs.overlay
             if cfg.publish_overlay and ov.get_subscription_count() > 0:
                 t = now()
                 img = fill_image(Image(), rgb_to_image_fields(
@@ -333,12 +312,12 @@ class PeopleSegNode(LifecycleNode):
             t = now()
             grid, scan = cam.occupancy.messages(mask, header, cam.pose, cfg)
             if grid is not None:
-                cam.pubs["grid"].publish(grid)
+                cam.pubs.grid.publish(grid)
             if scan is not None:
-                cam.pubs["scan"].publish(scan)
+                cam.pubs.scan.publish(scan)
             if grid is not None or scan is not None:
                 self.stats.add_latency("occupancy", now() - t)
-            self.stats.count(cam.name, "published")
+            self.stats.add(cam.name, published=1)
             self.stats.add_latency("total", now() - frame.received)
 
     # ------------------------------------------------------------------ diagnostics

@@ -127,3 +127,22 @@ def test_output_rate_below_input_rate_warns_unless_rate_limited(
         _set(watcher.peer, node.fqn, "max_rate_hz", 0.0)
     finally:
         cam.close()
+
+
+def test_frames_held_back_by_max_rate_hz_count_as_rate_limited_not_dropped(
+        node: NodeProcess, watcher: DiagnosticsWatcher) -> None:
+    cam = TimedCamera(f"cam_d_{os.getpid()}", node.namespace)
+    try:
+        watcher.wait_for(_flowing_ok, 30)
+        _set(watcher.peer, node.fqn, "max_rate_hz", 2.0)  # ~20 images/s in, 2 masks/s out
+        start = watcher.wait_for(lambda s: s.get_float("output_fps") < 4 and
+                                 s.get_float("input_fps") > 10, 15)
+        end = watcher.wait_for(lambda s: s.get_int("rate_limited_frames")
+                               >= start.get_int("rate_limited_frames") + 20, 15)
+        held = end.get_int("rate_limited_frames") - start.get_int("rate_limited_frames")
+        dropped = end.get_int("dropped_frames") - start.get_int("dropped_frames")
+        assert dropped < held, (dropped, held)  # the worker was idle: held back, not dropped
+        assert end.get_int("camera.rate_limited") == end.get_int("rate_limited_frames")
+    finally:
+        _set(watcher.peer, node.fqn, "max_rate_hz", 0.0)
+        cam.close()
