@@ -29,6 +29,8 @@ def _node(context: LaunchContext) -> list[Node]:
         "use_sim_time": arg("use_sim_time").lower() in ("true", "1", "yes"),
         "autostart": arg("autostart").lower() in ("true", "1", "yes"),
     }
+    if arg("model"):
+        overrides["model"] = arg("model")
     if arg("model_path"):
         overrides["model_path"] = arg("model_path")
     if arg("backend"):
@@ -68,6 +70,9 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("params_file", default_value=default_params, description=(
             "ROS parameters YAML for the node (all parameters, see config/peoplesemseg.yaml); "
             "empty: built-in defaults")),
+        DeclareLaunchArgument("model", default_value="", description=(
+            "embedded model: default | fast | default_int8 | fast_int8 (see models/MODEL.md); "
+            "empty: the params file's value (default: default)")),
         DeclareLaunchArgument("model_path", default_value="", description=(
             "ONNX model or TensorRT engine; empty: the params file's value (default: the "
             "embedded model)")),

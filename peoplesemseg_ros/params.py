@@ -84,8 +84,12 @@ _NAME_RE: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*$"
 
 SCHEMA: Final[tuple[ParamSpec, ...]] = (
     # --- model / backend (take effect at configure) ---
+    ParamSpec("model", "str", "default", "embedded model used when model_path is empty: "
+              "default (960x544 in, best quality), fast (smaller network input, for a busy "
+              "CPU), or their ONNX Runtime INT8 variants; see models/MODEL.md",
+              choices=("default", "fast", "default_int8", "fast_int8")),
     ParamSpec("model_path", "str", "", "ONNX model or TensorRT engine file; empty: the embedded "
-              "ShuffleSeg model shipped with the package"),
+              "model named by `model`"),
     ParamSpec("backend", "str", "auto", "inference backend; auto: tensorrt when a GPU and "
               "TensorRT are present, else onnxruntime", choices=("auto", "onnxruntime",
                                                                  "tensorrt")),
@@ -243,6 +247,7 @@ def validate_value(spec: ParamSpec, value: Any) -> Any:
 class NodeConfig:
     """All parameters, validated and typed (ROS name ``a.b`` -> field ``a_b``)."""
 
+    model: str
     model_path: str
     backend: str
     precision: str
@@ -316,6 +321,7 @@ class NodeConfig:
     def pipeline_config(self) -> PipelineConfig:
         return PipelineConfig(
             model_path=Path(self.model_path).expanduser() if self.model_path else None,
+            model=self.model,
             backend=self.backend, preprocessing=self.preprocessing,
             color_order=self.preprocessing_color_order, scale=self.preprocessing_scale,
             offset=self.preprocessing_offset, resize_mode=self.resize_mode,

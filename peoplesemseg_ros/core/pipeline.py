@@ -30,6 +30,7 @@ from peoplesemseg_ros.core.backends.base import to_class_map
 from peoplesemseg_ros.core.preprocess import Preprocessor, PreprocessSpec, resolve_spec
 
 __all__ = [
+    "EMBEDDED_MODELS",
     "EMBEDDED_MODEL_NAME",
     "STAGES",
     "Pipeline",
@@ -38,18 +39,28 @@ __all__ = [
     "model_id",
 ]
 
-EMBEDDED_MODEL_NAME: Final = "peoplesemseg_shuffleseg.onnx"
+# The models shipped under models/ by name (parameter `model`); see models/MODEL.md.
+EMBEDDED_MODELS: Final = {
+    "default": "peoplesemseg_shuffleseg.onnx",
+    "default_int8": "peoplesemseg_shuffleseg_int8.onnx",
+    "fast": "peoplesemseg_fast.onnx",
+    "fast_int8": "peoplesemseg_fast_int8.onnx",
+}
+EMBEDDED_MODEL_NAME: Final = EMBEDDED_MODELS["default"]
 STAGES: Final = ("preprocess", "inference", "postprocess")
 
 
-def embedded_model_path() -> Path:
-    """The ONNX model shipped inside the package (package data under ``models/``)."""
-    path = Path(__file__).resolve().parents[1] / "models" / EMBEDDED_MODEL_NAME
+def embedded_model_path(name: str = "default") -> Path:
+    """The ONNX model ``name`` shipped inside the package (package data under ``models/``)."""
+    if name not in EMBEDDED_MODELS:
+        raise ModelLoadError(f"unknown embedded model {name!r}; choose one of "
+                             f"{', '.join(EMBEDDED_MODELS)} or set model_path")
+    path = Path(__file__).resolve().parents[1] / "models" / EMBEDDED_MODELS[name]
     if not path.is_file():
         raise ModelLoadError(
-            f"the embedded model {EMBEDDED_MODEL_NAME} is missing from {path.parent} (a broken "
-            "install, or a checkout without the trained model): reinstall the package or set "
-            "model_path to an ONNX / engine file")
+            f"the embedded model {name!r} ({EMBEDDED_MODELS[name]}) is missing from "
+            f"{path.parent} (a broken install, or a checkout without the trained model): "
+            "reinstall the package or set model_path to an ONNX / engine file")
     return path
 
 
@@ -66,7 +77,8 @@ def model_id(path: Path) -> str:
 class PipelineConfig:
     """Everything that decides what a mask looks like (and how fast it comes)."""
 
-    model_path: Path | None = None  # None: the embedded model
+    model_path: Path | None = None  # None: the embedded model named by `model`
+    model: str = "default"  # default | fast | default_int8 | fast_int8
     backend: str = "auto"  # auto | onnxruntime | tensorrt
     preprocessing: str = "auto"  # auto | embedded | tao_unet | isaac_ros | unit
     color_order: str = ""  # "" (preset) | rgb | bgr
@@ -83,7 +95,8 @@ class PipelineConfig:
     overlay_color: tuple[int, int, int] = field(default=postprocess.DEFAULT_OVERLAY_COLOR)
 
     def resolved_model_path(self) -> Path:
-        return embedded_model_path() if self.model_path is None else Path(self.model_path)
+        return embedded_model_path(self.model) if self.model_path is None \
+            else Path(self.model_path)
 
 
 class Pipeline:
