@@ -22,7 +22,7 @@ from peoplesemseg_ros.bench.targets import evaluate_targets
 
 __all__ = ["SUBCOMMANDS", "add_arguments", "run"]
 
-SUBCOMMANDS: Final = ("model", "pipeline", "node", "baseline", "all")
+SUBCOMMANDS: Final = ("model", "pipeline", "node", "baseline", "peers", "all")
 NODE_INPUTS: Final = ("960x544_rgb8", "1920x1080_bgr8", "1920x1080_jpeg")
 BASELINE_INPUTS: Final = ("960x544_rgb8", "1920x1080_bgr8", "1920x1080_jpeg")
 
@@ -111,6 +111,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
              "node": "the node over real DDS: e2e latency, throughput, drops, CPU, RSS, "
                      "echo floor, multi-camera",
              "baseline": "the tutorial-style pipeline on the same frames: speed ratio",
+             "peers": "our models against MediaPipe selfie segmentation (ai-edge-litert): "
+                      "full-path time in alternating rounds, optionally val / dev quality",
              "all": "model, pipeline, baseline and node in one run, with the targets"}
     for name in SUBCOMMANDS:
         p = sub.add_parser(name, help=helps[name], description=helps[name])
@@ -126,6 +128,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             _add_pipeline(p, BASELINE_INPUTS, "--baseline-inputs")
         if name in ("node", "all"):
             _add_node(p)
+        if name == "peers":
+            _add_peers(p)
+
+
+def _add_peers(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", default="default,fast",
+                   help="comma-separated embedded model names or ONNX paths (default "
+                        "default,fast)")
+    p.add_argument("--peer-model", type=Path, default=None,
+                   help="MediaPipe .tflite (default: selfie_segmentation_landscape.tflite "
+                        "unpacked by make install-dev)")
+    p.add_argument("--rounds", type=int, default=10, help="alternating rounds")
+    p.add_argument("--shared", type=Path, default=None,
+                   help="also score every contender on val + dev_unseen of this data folder")
 
 
 def _pipeline_config(args: argparse.Namespace) -> Any:
@@ -200,6 +216,29 @@ def _run_node(args: argparse.Namespace) -> dict[str, Any]:
     return bench_node(cfg)
 
 
+def _run_peers(args: argparse.Namespace) -> dict[str, Any]:
+    from peoplesemseg_ros.bench.peers import PeerConfig, bench_peers
+    from peoplesemseg_ros.core.pipeline import EMBEDDED_MODELS, embedded_model_path
+    from peoplesemseg_ros.training.mediapipe_files import TFLiteWeightsError, find_tflite
+
+    models: list[tuple[str, Path | None]] = []
+    for item in (m.strip() for m in args.models.split(",") if m.strip()):
+        path = embedded_model_path(item) if item in EMBEDDED_MODELS else Path(item)
+        if not path.is_file():
+            raise SystemExit(f"bench peers: no model {item!r} (embedded: "
+                             f"{', '.join(EMBEDDED_MODELS)}, or an ONNX path)")
+        models.append((item, path))
+    try:
+        peer = find_tflite("landscape", args.peer_model)
+    except TFLiteWeightsError as exc:
+        raise SystemExit(f"bench peers: {exc}") from None
+    if args.rounds < 1:
+        raise SystemExit("bench peers: --rounds must be >= 1")
+    return bench_peers(PeerConfig(models=tuple(models), peer_model=peer,
+                                  threads=max(1, args.threads), rounds=args.rounds,
+                                  iters=args.iters, warmup=args.warmup, shared=args.shared))
+
+
 def run(args: argparse.Namespace) -> int:
     if args.iters < 1 or args.warmup < 0 or args.threads < 0:
         print("bench: need --iters >= 1, --warmup >= 0, --threads >= 0", file=sys.stderr)
@@ -207,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     report: dict[str, Any] = {"command": "peoplesemseg bench " + " ".join(sys.argv[2:]),
                               "bench": args.bench, "machine": machine_info()}
-    which = SUBCOMMANDS[:-1] if args.bench == "all" else (args.bench,)
+    which = SUBCOMMANDS[:4] if args.bench == "all" else (args.bench,)
     if "model" in which:
         report["model"] = _run_model(args)
     if "pipeline" in which:
@@ -217,6 +256,8 @@ def run(args: argparse.Namespace) -> int:
         report["baseline"] = _run_baseline(args, inputs)
     if "node" in which:
         report["node"] = _run_node(args)
+    if args.bench == "peers":
+        report["peers"] = _run_peers(args)
     report["targets"] = evaluate_targets(report)
     report["load_average_end"] = load_average()
     report["duration_s"] = time.monotonic() - t0

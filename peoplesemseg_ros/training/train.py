@@ -34,7 +34,7 @@ from .dataset import Sample, SegmentationDataset, read_negatives, read_split
 from .families import FAMILIES, build
 from .transforms import IGNORE
 
-__all__ = ["add_arguments", "run", "train", "evaluate_torch", "seg_loss"]
+__all__ = ["add_arguments", "distill_loss", "run", "train", "evaluate_torch", "seg_loss"]
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
@@ -85,6 +85,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "windows get max(0.8, this))")
     p.add_argument("--small-weight", type=float, default=3.0,
                    help="max loss weight of small people (1: off)")
+    p.add_argument("--distill", type=float, default=0.0,
+                   help="weight of a distillation term towards the pretrained network as it "
+                   "was before fine-tuning (its person probability as a soft target; keeps "
+                   "what it knew about unseen scenes). 0: off")
     p.add_argument("--dev", type=Path, default=None,
                    help="unseen-domain set scored each epoch for model selection "
                    "(images/ + masks/; default DATA/../dev_unseen, skipped when absent)")
@@ -138,6 +142,14 @@ def seg_loss(logits: Tensor, target: Tensor, dice_weight: float,
     inter = (prob * truth).sum()
     dice = 1.0 - (2.0 * inter + 1.0) / (prob.sum() + truth.sum() + 1.0)
     return ce + dice_weight * dice
+
+
+def distill_loss(logits: Tensor, teacher: nn.Module, x: Tensor, amp: bool) -> Tensor:
+    """Binary cross-entropy of the student's person probability to the teacher's."""
+    with torch.no_grad(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
+        t = teacher(x)
+    soft = torch.sigmoid((t[:, 1] - t[:, 0]).float())
+    return F.binary_cross_entropy_with_logits((logits[:, 1] - logits[:, 0]).float(), soft)
 
 
 def _confusion(pred: Tensor, target: Tensor) -> Tensor:
@@ -271,6 +283,14 @@ def train(args: argparse.Namespace) -> dict[str, float]:
     if args.init and not state:
         init = torch.load(args.init, map_location="cpu", weights_only=False)
         model.load_state_dict(init["model"])
+    teacher: nn.Module | None = None
+    if getattr(args, "distill", 0.0) > 0:
+        if family == "shuffleseg":
+            raise SystemExit("--distill needs a pretrained family (liteseg or mediapipe)")
+        teacher_options = {**options, "pretrained": True}
+        teacher, _ = build(family, teacher_options,
+                           weights=getattr(args, "encoder_weights", None))
+        teacher = teacher.to(device).eval().requires_grad_(False)
     model = model.to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = max(1, len(loader))
@@ -303,6 +323,8 @@ def train(args: argparse.Namespace) -> dict[str, float]:
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 logits = model(x)
             loss = seg_loss(logits, masks.to(device), args.dice_weight, weights.to(device))
+            if teacher is not None:
+                loss = loss + args.distill * distill_loss(logits, teacher, x, amp)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
