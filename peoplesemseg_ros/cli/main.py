@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("peoplesemseg_ros.cli.bench", "benchmarks: model, pipeline, node, baseline (JSON)"),
     "bag": ("peoplesemseg_ros.cli.bag", "rosbag2: process offline, play, record, eval"),
     "demo": ("peoplesemseg_ros.cli.demo", "run the live node on the shipped sample over DDS"),
-    "build-engine": ("peoplesemseg_ros.core.backends.engine", "build a TensorRT engine from ONNX"),
+    "build-engine": ("peoplesemseg_ros.cli.build_engine", "build a TensorRT engine from ONNX"),
     "soak": ("peoplesemseg_ros.testing.soak",
              "drive the live node with good and bad frames for M minutes"),
     "train": ("peoplesemseg_ros.training.train", "train ShuffleSeg (needs the [train] extra)"),

@@ -8,7 +8,6 @@ the last batch are in :attr:`Pipeline.last_timings` (seconds).
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from peoplesemseg_ros.core.backends import (
     select_backend,
 )
 from peoplesemseg_ros.core.backends.base import to_class_map
+from peoplesemseg_ros.core.hashing import sha256_file
 from peoplesemseg_ros.core.preprocess import Preprocessor, PreprocessSpec, resolve_spec
 
 __all__ = [
@@ -66,11 +66,7 @@ def embedded_model_path(name: str = "default") -> Path:
 
 def model_id(path: Path) -> str:
     """``<file name>@<first 12 hex digits of its sha256>``."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return f"{Path(path).name}@{digest.hexdigest()[:12]}"
+    return f"{Path(path).name}@{sha256_file(path)[:12]}"
 
 
 @dataclass(frozen=True)

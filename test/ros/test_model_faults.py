@@ -27,7 +27,8 @@ from sensor_msgs.msg import Image
 from tiny_models import make_model, make_unsupported_model
 
 from peoplesemseg_ros.core.backends import InferenceError, ModelLoadError, UnsupportedModelError
-from peoplesemseg_ros.core.backends.engine_cache import EngineCache, EngineKey, sha256_bytes
+from peoplesemseg_ros.core.backends.engine_cache import EngineCache, EngineKey
+from peoplesemseg_ros.core.hashing import sha256_bytes
 from peoplesemseg_ros.core.pipeline import Pipeline, PipelineConfig
 from peoplesemseg_ros.testing import faults
 from peoplesemseg_ros.testing.live import (

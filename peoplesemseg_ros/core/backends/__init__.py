@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from peoplesemseg_ros.core.backends.base import (
     Backend,
+    BackendOptions,
     InputLayout,
     ModelIO,
     OutputKind,
@@ -47,18 +47,6 @@ __all__ = [
     "select_backend",
     "to_class_map",
 ]
-
-
-@dataclass(frozen=True)
-class BackendOptions:
-    """Options every factory accepts (each uses what applies to it)."""
-
-    num_threads: int = 0  # 0: the runtime's default
-    precision: str = "fp32"  # fp32 | fp16 | int8 (TensorRT engine build)
-    engine_cache_dir: Path | None = None  # None: the user's cache directory
-    calib_images: Path | None = None  # INT8 calibration images (TensorRT)
-    max_batch: int = 1  # largest batch the engine / session must accept
-    device_id: int = 0
 
 
 Factory = Callable[[Path, BackendOptions], Backend]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -30,6 +31,7 @@ from numpy.typing import NDArray
 from peoplesemseg_ros.core.backends.errors import UnsupportedModelError
 
 __all__ = [
+    "BackendOptions",
     "Backend",
     "InputLayout",
     "ModelIO",
@@ -88,6 +90,18 @@ class ModelIO:
     @property
     def takes_uint8(self) -> bool:
         return self.input.dtype == np.uint8
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Options every factory accepts (each uses what applies to it)."""
+
+    num_threads: int = 0  # 0: the runtime's default
+    precision: str = "fp32"  # fp32 | fp16 | int8 (TensorRT engine build)
+    engine_cache_dir: Path | None = None  # None: the user's cache directory
+    calib_images: Path | None = None  # INT8 calibration images (TensorRT)
+    max_batch: int = 1  # largest batch the engine / session must accept
+    device_id: int = 0
 
 
 @runtime_checkable

@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from peoplesemseg_ros.core.backends.base import ModelIO, TensorInfo, classify_io
+from peoplesemseg_ros.core.backends.base import ModelIO
 from peoplesemseg_ros.core.backends.engine_cache import atomic_write_bytes
-from peoplesemseg_ros.core.backends.errors import BackendError, ModelLoadError
+from peoplesemseg_ros.core.backends.errors import BackendError
+from peoplesemseg_ros.core.backends.onnx_io import onnx_model_io
 
 __all__ = [
     "CALIB_LIMIT",
@@ -37,17 +38,11 @@ __all__ = [
     "create_entropy_calibrator",
     "image_set_digest",
     "list_images",
-    "onnx_model_io",
 ]
 
 _LOG = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 CALIB_LIMIT = 512  # images used at most (evenly spread over the folder)
-_ORT_TYPES = {
-    "tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(float)": np.float32,
-    "tensor(float16)": np.float16, "tensor(int32)": np.int32, "tensor(int64)": np.int64,
-    "tensor(bool)": np.bool_,
-}
 
 
 def list_images(folder: Path, limit: int | None = None) -> list[Path]:
@@ -70,24 +65,6 @@ def image_set_digest(images: Sequence[Path]) -> str:
     for p in images:
         h.update(f"{p.name}\0{p.stat().st_size}\n".encode())
     return h.hexdigest()
-
-
-def onnx_model_io(path: Path) -> ModelIO:
-    """Classified I/O of an ONNX model (ONNX Runtime on CPU, no graph optimization)."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    try:
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime's own exception types
-        raise ModelLoadError(f"cannot read ONNX model {path}: {exc}") from exc
-
-    def info(arg: Any) -> TensorInfo:
-        dims = tuple(d if isinstance(d, int) and d > 0 else None for d in arg.shape)
-        return TensorInfo(arg.name, dims, np.dtype(_ORT_TYPES.get(arg.type, np.void)))
-
-    return classify_io([info(a) for a in sess.get_inputs()], [info(a) for a in sess.get_outputs()])
 
 
 class CalibrationBatches:

@@ -1,4 +1,4 @@
-"""Build TensorRT engines from ONNX, cached, and the ``peoplesemseg build-engine`` command.
+"""Build TensorRT engines from ONNX, cached (``peoplesemseg build-engine`` is in cli/).
 
 Precision, the way each TensorRT generation wants it:
 
@@ -17,39 +17,24 @@ GPUs without fast FP16 / INT8 fall back to FP32 with a logged warning.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from peoplesemseg_ros.core.backends.engine_cache import (
-    CacheResult,
-    EngineCache,
-    EngineKey,
-    atomic_write_bytes,
-    sha256_file,
-)
+from peoplesemseg_ros.core.backends.base import BackendOptions
+from peoplesemseg_ros.core.backends.engine_cache import CacheResult, EngineCache, EngineKey
 from peoplesemseg_ros.core.backends.errors import BackendError, ModelLoadError
-from peoplesemseg_ros.core.backends.tensorrt import (
-    _CudaContext,
-    tensorrt_available,
-    trt_logger,
-    trt_version_tuple,
-)
-
-if TYPE_CHECKING:
-    from peoplesemseg_ros.core.backends import BackendOptions
+from peoplesemseg_ros.core.backends.onnx_io import onnx_tensors
+from peoplesemseg_ros.core.backends.trt_runtime import trt_logger, trt_version_tuple
+from peoplesemseg_ros.core.hashing import sha256_file
 
 __all__ = [
     "PRECISIONS",
     "OnnxInput",
-    "add_arguments",
     "build_engine",
     "build_or_load_engine",
     "fast_precisions_from_cc",
@@ -59,7 +44,6 @@ __all__ = [
     "qdq_problems",
     "qdq_required_message",
     "resolve_precision",
-    "run",
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -76,25 +60,16 @@ class OnnxInput:
 
 def onnx_input(path: Path) -> OnnxInput:
     """The ONNX model's single input (read with ONNX Runtime on CPU, no optimization)."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    so.log_severity_level = 3
-    try:
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own Fail / InvalidGraph / ...
-        raise ModelLoadError(f"cannot read ONNX model {path}: {exc}") from exc
-    inputs = sess.get_inputs()
+    inputs, _ = onnx_tensors(path)
     if len(inputs) != 1:
         raise ModelLoadError(f"{path}: expected 1 input, found {len(inputs)}")
-    shape = list(inputs[0].shape)
+    name, shape = inputs[0].name, inputs[0].shape
     rest = shape[1:]
-    if not shape or not all(isinstance(d, int) and d > 0 for d in rest):
-        raise ModelLoadError(f"{path}: input {inputs[0].name!r} {shape} needs static dims "
+    if not shape or any(d is None for d in rest):
+        shown = ["?" if d is None else d for d in shape]
+        raise ModelLoadError(f"{path}: input {name!r} {shown} needs static dims "
                              "after the batch dimension")
-    batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
-    return OnnxInput(inputs[0].name, tuple(int(d) for d in rest), batch)
+    return OnnxInput(name, tuple(int(d) for d in rest if d is not None), shape[0])
 
 
 def fast_precisions_from_cc(cc: tuple[int, int]) -> tuple[bool, bool]:
@@ -302,60 +277,3 @@ def build_or_load_engine(model: Path, options: BackendOptions, *, gpu_name: str,
     _LOG.info("TensorRT engine %s (%s)", result.path,
               "built" if result.built else "loaded from cache")
     return result
-
-
-# -- CLI ------------------------------------------------------------------------------------
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", type=Path, help="ONNX model (float, or INT8 QDQ for --precision int8)")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp16", help="default fp16")
-    p.add_argument("--calib-images", type=Path, default=None,
-                   help="INT8 on TensorRT 8.6 from a float ONNX: folder of calibration images")
-    p.add_argument("--batch", type=int, default=1, help="largest batch (profile 1..N, opt N)")
-    p.add_argument("--out", type=Path, default=None, help="also write the engine to this file")
-    p.add_argument("--cache-dir", type=Path, default=None,
-                   help="engine cache folder (default: $XDG_CACHE_HOME/peoplesemseg_ros/engines)")
-    p.add_argument("--device", type=int, default=0, help="CUDA device id (default 0)")
-    p.add_argument("--workspace-mib", type=int, default=DEFAULT_WORKSPACE >> 20,
-                   help="builder workspace limit in MiB (default 1024)")
-
-
-def run(args: argparse.Namespace) -> int:
-    from peoplesemseg_ros.core.backends import BackendOptions
-
-    ok, why = tensorrt_available(args.device)
-    if not ok:
-        print(f"peoplesemseg build-engine: TensorRT is not usable here: {why}. Install TensorRT "
-              "and pycuda on a machine with an NVIDIA GPU (docs/tensorrt.md); the CPU path "
-              "(backend onnxruntime) needs no engine.", file=sys.stderr)
-        return 2
-    model: Path = args.model
-    if model.suffix.lower() != ".onnx" or not model.is_file():
-        print(f"peoplesemseg build-engine: {model} is not an existing .onnx file",
-              file=sys.stderr)
-        return 2
-    if args.batch < 1:
-        print("peoplesemseg build-engine: --batch must be >= 1", file=sys.stderr)
-        return 2
-    import pycuda.driver as cuda
-
-    options = BackendOptions(precision=args.precision, engine_cache_dir=args.cache_dir,
-                             calib_images=args.calib_images, max_batch=args.batch,
-                             device_id=args.device)
-    ctx = _CudaContext(cuda, args.device)
-    try:
-        with ctx.active():
-            result = build_or_load_engine(model, options, gpu_name=ctx.gpu_name,
-                                          workspace=args.workspace_mib << 20)
-    except BackendError as exc:
-        print(f"peoplesemseg build-engine: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        ctx.release()
-    if args.out is not None:
-        atomic_write_bytes(args.out, result.engine)
-    print(json.dumps({"engine": str(args.out or result.path), "cache": str(result.path),
-                      "built": result.built, "reason": result.reason,
-                      "precision": args.precision, "gpu": ctx.gpu_name}))
-    return 0
-

@@ -21,7 +21,6 @@ This module is pure Python (no TensorRT): the builder is a callback.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -30,19 +29,18 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from peoplesemseg_ros.core.hashing import sha256_bytes
+
 __all__ = [
     "CacheResult",
     "EngineCache",
     "EngineKey",
     "atomic_write_bytes",
     "default_cache_dir",
-    "sha256_bytes",
-    "sha256_file",
 ]
 
 _LOG = logging.getLogger(__name__)
 _SIDECAR_VERSION = 1
-_CHUNK = 1 << 20
 
 
 def default_cache_dir() -> Path:
@@ -50,18 +48,6 @@ def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME", "").strip()
     root = Path(base) if base else Path.home() / ".cache"
     return root / "peoplesemseg_ros" / "engines"
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -14,36 +14,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from peoplesemseg_ros.core.backends.base import ModelIO, TensorInfo, classify_io
+from peoplesemseg_ros.core.backends.base import ModelIO, classify_io
 from peoplesemseg_ros.core.backends.errors import (
     BackendUnavailableError,
     InferenceError,
     ModelLoadError,
 )
+from peoplesemseg_ros.core.backends.onnx_io import ort_tensor_info
 
-__all__ = ["OnnxRuntimeBackend", "onnx_type_to_dtype"]
-
-_ORT_TYPES: dict[str, type[np.generic]] = {
-    "tensor(uint8)": np.uint8,
-    "tensor(int8)": np.int8,
-    "tensor(int32)": np.int32,
-    "tensor(int64)": np.int64,
-    "tensor(float)": np.float32,
-    "tensor(float16)": np.float16,
-    "tensor(double)": np.float64,
-    "tensor(bool)": np.bool_,
-}
-
-
-def onnx_type_to_dtype(type_str: str) -> np.dtype[np.generic]:
-    """ONNX Runtime's ``tensor(float)`` -> ``np.dtype('float32')``; unknown -> object."""
-    return np.dtype(_ORT_TYPES.get(type_str, np.object_))
-
-
-def _info(arg: Any) -> TensorInfo:
-    shape = tuple(d if isinstance(d, int) and d > 0 else None for d in arg.shape)
-    return TensorInfo(name=str(arg.name), shape=shape, dtype=onnx_type_to_dtype(str(arg.type)))
-
+__all__ = ["OnnxRuntimeBackend"]
 
 class OnnxRuntimeBackend:
     """``Backend`` over an ``onnxruntime.InferenceSession``."""
@@ -76,8 +55,8 @@ class OnnxRuntimeBackend:
             self._session = ort.InferenceSession(str(path), sess_options=so, providers=providers)
         except Exception as exc:  # onnxruntime raises several private exception types
             raise ModelLoadError(f"cannot load {path} with ONNX Runtime: {exc}") from exc
-        inputs = [_info(a) for a in self._session.get_inputs()]
-        outputs = [_info(a) for a in self._session.get_outputs()]
+        inputs = [ort_tensor_info(a) for a in self._session.get_inputs()]
+        outputs = [ort_tensor_info(a) for a in self._session.get_outputs()]
         self.io: ModelIO = classify_io(inputs, outputs)
         self.providers: list[str] = list(self._session.get_providers())
         self.precision = "fp16" if self.io.input_dtype == np.float16 else "fp32"

@@ -18,26 +18,31 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
-from peoplesemseg_ros.core.backends.base import ModelIO, TensorInfo, classify_io
+from peoplesemseg_ros.core.backends.base import BackendOptions, ModelIO, TensorInfo, classify_io
+from peoplesemseg_ros.core.backends.engine import build_or_load_engine
 from peoplesemseg_ros.core.backends.errors import (
     BackendUnavailableError,
     InferenceError,
     ModelLoadError,
     UnsupportedModelError,
 )
+from peoplesemseg_ros.core.backends.trt_runtime import (
+    MIN_TRT_VERSION,
+    CudaContext,
+    tensorrt_available,
+    trt_logger,
+    trt_version_tuple,
+)
 
 if TYPE_CHECKING:  # checked against TensorRT type stubs where present (Any otherwise)
     import tensorrt as trt
-
-    from peoplesemseg_ros.core.backends import BackendOptions
 
 __all__ = [
     "ENGINE_SUFFIXES",
@@ -54,63 +59,7 @@ __all__ = [
 ]
 
 _LOG = logging.getLogger(__name__)
-MIN_TRT_VERSION = (8, 6)
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
-
-
-def trt_version_tuple(version: str) -> tuple[int, ...]:
-    """``"10.13.0.35"`` -> ``(10, 13, 0, 35)``; ``"8.6.1.post1"`` -> ``(8, 6, 1)``."""
-    parts: list[int] = []
-    for piece in version.split("."):
-        digits = ""
-        for ch in piece:
-            if not ch.isdigit():
-                break
-            digits += ch
-        if not digits:
-            break
-        parts.append(int(digits))
-        if len(digits) != len(piece):
-            break
-    return tuple(parts)
-
-
-def _trt_module_problem(module: ModuleType) -> str | None:
-    """Why an importable ``tensorrt`` is not a usable TensorRT (None: it is)."""
-    version = getattr(module, "__version__", None)
-    if not isinstance(version, str) or not hasattr(module, "Runtime"):
-        where = getattr(module, "__path__", None) or getattr(module, "__file__", "?")
-        return (f"the importable 'tensorrt' ({where}) is not the TensorRT runtime; a stubs-only "
-                "package such as tensorrt-stubs installs a bare 'tensorrt' folder")
-    if trt_version_tuple(version) < MIN_TRT_VERSION:
-        return f"TensorRT {version} is too old (need >= 8.6 for the name-based tensor API)"
-    return None
-
-
-def tensorrt_available(device_id: int = 0) -> tuple[bool, str]:
-    """(True, what was found) or (False, why not). Never raises."""
-    try:
-        import tensorrt as trt
-    except Exception as exc:  # ImportError, or OSError when libnvinfer is missing
-        return False, f"the tensorrt Python package does not import ({exc})"
-    problem = _trt_module_problem(trt)
-    if problem:
-        return False, problem
-    try:
-        import pycuda.driver as cuda
-    except Exception as exc:
-        return False, f"pycuda does not import ({exc})"
-    try:
-        cuda.init()
-        count = int(cuda.Device.count())
-        if count == 0:
-            return False, "no CUDA GPU found"
-        if not 0 <= device_id < count:
-            return False, f"device_id {device_id} out of range ({count} CUDA GPU(s))"
-        gpu = str(cuda.Device(device_id).name())
-    except Exception as exc:  # pycuda.driver.Error: no driver, no device, ...
-        return False, f"CUDA driver not usable ({exc})"
-    return True, f"TensorRT {trt.__version__} + pycuda on GPU {device_id} ({gpu})"
 
 
 class TrtTensor(NamedTuple):
@@ -148,76 +97,12 @@ def numpy_dtype(nptype: Callable[[Any], Any], trt_dtype: Any, name: str) -> np.d
     return dt
 
 
-_LOGGER: Any = None
-
-
-def trt_logger() -> Any:
-    """The process-wide TensorRT logger, forwarding to Python logging."""
-    global _LOGGER
-    if _LOGGER is None:
-        import tensorrt as trt
-
-        levels = {
-            trt.ILogger.Severity.INTERNAL_ERROR: logging.CRITICAL,
-            trt.ILogger.Severity.ERROR: logging.ERROR,
-            trt.ILogger.Severity.WARNING: logging.WARNING,
-            trt.ILogger.Severity.INFO: logging.DEBUG,
-            trt.ILogger.Severity.VERBOSE: logging.DEBUG,
-        }
-        log = logging.getLogger("tensorrt")
-
-        class _Logger(trt.ILogger):  # type: ignore[misc]
-            def __init__(self) -> None:
-                trt.ILogger.__init__(self)
-                self.errors: list[str] = []
-
-            def log(self, severity: Any, msg: str) -> None:
-                level = levels.get(severity, logging.INFO)
-                if level < logging.WARNING and not log.isEnabledFor(level):
-                    return  # the builder's many INFO / VERBOSE lines: skip cheaply
-                if level >= logging.ERROR:
-                    self.errors.append(msg)
-                    del self.errors[:-20]
-                log.log(level, "%s", msg)
-
-        _LOGGER = _Logger()
-    return _LOGGER
-
-
-class _CudaContext:
-    """The device's primary context, retained once, made current per call."""
-
-    def __init__(self, cuda: Any, device_id: int) -> None:
-        cuda.init()
-        device = cuda.Device(device_id)
-        self.gpu_name = str(device.name())
-        self._cuda = cuda
-        self._ctx: Any = device.retain_primary_context()
-
-    @contextlib.contextmanager
-    def active(self) -> Iterator[None]:
-        if self._ctx is None:
-            raise InferenceError("the CUDA context was released (backend closed)")
-        self._ctx.push()
-        try:
-            yield
-        finally:
-            self._cuda.Context.pop()
-
-    def release(self) -> None:
-        if self._ctx is not None:
-            ctx, self._ctx = self._ctx, None
-            ctx.detach()
-
-
 class TensorRTBackend:
     """A TensorRT engine behind the :class:`Backend` protocol."""
 
     name = "tensorrt"
 
     def __init__(self, model_path: Path, options: BackendOptions | None = None) -> None:
-        from peoplesemseg_ros.core.backends import BackendOptions
-
         opts = options or BackendOptions()
         ok, why = tensorrt_available(opts.device_id)
         if not ok:
@@ -241,7 +126,7 @@ class TensorRTBackend:
         self._dynamic = True
         self.capacity = 1
         self._stream: Any = None
-        self._ctx = _CudaContext(cuda, opts.device_id)
+        self._ctx = CudaContext(cuda, opts.device_id)
         self.gpu_name = self._ctx.gpu_name
         self.engine_path = path
         self.built = False
@@ -258,8 +143,6 @@ class TensorRTBackend:
         import tensorrt as trt
 
         if path.suffix.lower() == ".onnx":
-            from peoplesemseg_ros.core.backends.engine import build_or_load_engine
-
             result = build_or_load_engine(path, opts, gpu_name=self.gpu_name)
             blob, self.engine_path, self.built = result.engine, result.path, result.built
         elif path.suffix.lower() in ENGINE_SUFFIXES:

@@ -25,8 +25,8 @@ from peoplesemseg_ros.core.backends.calibration import (
     create_entropy_calibrator,
     image_set_digest,
     list_images,
-    onnx_model_io,
 )
+from peoplesemseg_ros.core.backends.onnx_io import onnx_model_io
 from peoplesemseg_ros.core.backends.tensorrt import tensorrt_available
 
 MODELS = Path(__file__).resolve().parents[3] / "peoplesemseg_ros" / "models"
@@ -160,13 +160,13 @@ def test_entropy_calibrator_feeds_every_batch_and_caches(folder: Path, tmp_path:
     import pycuda.driver as cuda
     import tensorrt as trt
 
-    from peoplesemseg_ros.core.backends.tensorrt import _CudaContext
+    from peoplesemseg_ros.core.backends.trt_runtime import CudaContext
 
     if not hasattr(trt, "IInt8EntropyCalibrator2"):
         pytest.skip(f"TensorRT {trt.__version__} has no implicit INT8 calibration")
     batches = CalibrationBatches(list_images(folder), _io(np.uint8, "NHWC"), batch_size=2)
     cache = tmp_path / "model.calib"
-    ctx = _CudaContext(cuda, 0)
+    ctx = CudaContext(cuda, 0)
     try:
         with ctx.active():
             calibrator = create_entropy_calibrator(batches, cache)

@@ -15,9 +15,8 @@ from peoplesemseg_ros.core.backends.engine_cache import (
     EngineKey,
     atomic_write_bytes,
     default_cache_dir,
-    sha256_bytes,
-    sha256_file,
 )
+from peoplesemseg_ros.core.hashing import sha256_bytes, sha256_file
 
 KEY = EngineKey(
     onnx_sha256=sha256_bytes(b"model"),

@@ -44,7 +44,6 @@ from peoplesemseg_ros.core.backends.engine import (
 from peoplesemseg_ros.core.backends.tensorrt import (
     TensorRTBackend,
     TrtTensor,
-    _trt_module_problem,
     classify_trt_io,
     dims_tuple,
     numpy_dtype,
@@ -52,6 +51,7 @@ from peoplesemseg_ros.core.backends.tensorrt import (
     tensorrt_available,
     trt_version_tuple,
 )
+from peoplesemseg_ros.core.backends.trt_runtime import _trt_module_problem
 
 MODELS = Path(__file__).resolve().parents[3] / "peoplesemseg_ros" / "models"
 EMBEDDED = MODELS / "peoplesemseg_shuffleseg.onnx"
