@@ -107,8 +107,10 @@ SCHEMA: Final[tuple[ParamSpec, ...]] = (
               lengths=(0, 1, 3)),
     ParamSpec("preprocessing.offset", "float_list", [], "override the preset's offset; 1 value "
               "or 3 (per channel), empty: the preset's", lengths=(0, 1, 3)),
-    ParamSpec("resize_mode", "str", "letterbox", "letterbox: keep aspect ratio, pad (the model "
-              "card's resize); stretch: fill the model input", choices=RESIZE_MODES),
+    ParamSpec("resize_mode", "str", "auto", "auto: what the model's metadata asks for (the "
+              "embedded fast model: stretch), else letterbox; letterbox: keep aspect ratio, "
+              "pad (the model card's resize); stretch: fill the model input",
+              choices=("auto", *RESIZE_MODES)),
     ParamSpec("num_threads", "int", 0, "CPU inference threads; 0: the runtime's default",
               min=0, max=256),
     ParamSpec("max_batch", "int", 1, "most frames (from different cameras) run as one batch",

@@ -21,7 +21,7 @@ def test_defaults_validate_and_map_to_pipeline_config() -> None:
     cfg = validate({})
     assert cfg.mask_value == 255 and cfg.camera_names == ("",)
     pc = cfg.pipeline_config()
-    assert pc.model_path is None and pc.backend == "auto" and pc.resize_mode == "letterbox"
+    assert pc.model_path is None and pc.backend == "auto" and pc.resize_mode == "auto"
     assert cfg.camera_poses() == {"": (0.0, 0.0, 1.0, 0.0, 0.0, 0.0)}
 
 

@@ -200,7 +200,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="onnxruntime", help="auto | onnxruntime | tensorrt")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--resize-mode", choices=["letterbox", "stretch"], default="letterbox")
+    p.add_argument("--resize-mode", choices=["auto", "letterbox", "stretch"], default="auto",
+                   help="auto (default): what the model asks for in its metadata, else letterbox")
     p.add_argument("--preprocessing", default="auto", help="preprocessing preset")
     p.add_argument("--failures", type=Path, default=None,
                    help="write a PNG of the worst images of the (last) set")

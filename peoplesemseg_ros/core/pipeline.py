@@ -27,7 +27,12 @@ from peoplesemseg_ros.core.backends import (
 )
 from peoplesemseg_ros.core.backends.base import to_class_map
 from peoplesemseg_ros.core.hashing import sha256_file
-from peoplesemseg_ros.core.preprocess import Preprocessor, PreprocessSpec, resolve_spec
+from peoplesemseg_ros.core.preprocess import (
+    RESIZE_MODES,
+    Preprocessor,
+    PreprocessSpec,
+    resolve_spec,
+)
 
 __all__ = [
     "EMBEDDED_MODELS",
@@ -36,6 +41,7 @@ __all__ = [
     "Pipeline",
     "PipelineConfig",
     "embedded_model_path",
+    "resolve_resize_mode",
     "model_id",
 ]
 
@@ -80,7 +86,7 @@ class PipelineConfig:
     color_order: str = ""  # "" (preset) | rgb | bgr
     scale: tuple[float, ...] = ()  # () (preset) | 1 or 3 values
     offset: tuple[float, ...] = ()  # () (preset) | 1 or 3 values
-    resize_mode: str = "letterbox"  # letterbox | stretch
+    resize_mode: str = "auto"  # auto (the model's metadata, else letterbox) | letterbox | stretch
     mask_value: int = 255
     num_threads: int = 0  # 0: the runtime's default
     max_batch: int = 1
@@ -93,6 +99,16 @@ class PipelineConfig:
     def resolved_model_path(self) -> Path:
         return embedded_model_path(self.model) if self.model_path is None \
             else Path(self.model_path)
+
+
+def resolve_resize_mode(mode: str, backend: Backend) -> str:
+    """``auto``: the ``resize_mode`` the model's metadata names (our exports record how
+    the network was trained), else ``letterbox``; any other value is used as given."""
+    if mode != "auto":
+        return mode
+    metadata = getattr(backend, "metadata", None) or {}
+    wanted = str(metadata.get("resize_mode", "letterbox"))
+    return wanted if wanted in RESIZE_MODES else "letterbox"
 
 
 class Pipeline:
@@ -121,7 +137,8 @@ class Pipeline:
             # A static model batch B runs every chunk as B images (padded); dynamic: max_batch.
             self._chunk = io.max_batch if io.max_batch is not None else config.max_batch
             self._pad = io.max_batch is not None
-            self.preprocessor = Preprocessor(io, self.spec, config.resize_mode,
+            self.resize_mode = resolve_resize_mode(config.resize_mode, self.backend)
+            self.preprocessor = Preprocessor(io, self.spec, self.resize_mode,
                                              max(self._chunk, 1))
         except Exception:
             self.backend.close()

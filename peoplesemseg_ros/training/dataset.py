@@ -160,7 +160,7 @@ class SegmentationDataset(Dataset[Item]):
     def __init__(self, samples: Sequence[Sample], size: tuple[int, int], *, train: bool,
                  augment_config: AugmentConfig | None = None, seed: int = 0,
                  canvas: tuple[int, int] | None = None, paste: PasteConfig | None = None,
-                 small_weight: float = 1.0) -> None:
+                 small_weight: float = 1.0, resize: str = "letterbox") -> None:
         if not samples:
             raise ValueError("empty dataset")
         self.samples = list(samples)
@@ -169,6 +169,12 @@ class SegmentationDataset(Dataset[Item]):
         self.augment_config = augment_config or AugmentConfig()
         self.seed = seed
         self.canvas = canvas  # train on `size` windows cut from a `canvas` letterbox
+        if resize not in ("letterbox", "stretch"):
+            raise ValueError(f"resize must be letterbox or stretch, got {resize!r}")
+        # stretch: images are resized (aspect not kept) to twice the frame first, so
+        # the letterbox that follows fills the frame, as the node's stretch mode does
+        self.stretch_hw = tuple(2 * v for v in (canvas or size)) if resize == "stretch" \
+            else None
         self.epoch = 0
         self._cache: dict[int, tuple[NDArray[np.uint8], NDArray[np.uint8]]] = {}
         self.paste = paste if train else None
@@ -185,7 +191,14 @@ class SegmentationDataset(Dataset[Item]):
 
     def _get(self, index: int) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
         if index not in self._cache:
-            self._cache[index] = load_sample(self.samples[index])
+            image, mask = load_sample(self.samples[index])
+            if self.stretch_hw is not None:
+                h, w = self.stretch_hw
+                image = np.asarray(cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA),
+                                   dtype=np.uint8)
+                mask = np.asarray(cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST),
+                                  dtype=np.uint8)
+            self._cache[index] = (image, mask)
         return self._cache[index]
 
     def __getitem__(self, index: int) -> Item:

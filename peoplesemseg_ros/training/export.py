@@ -125,7 +125,9 @@ def run(args: argparse.Namespace) -> int:
         internal = (int(h), int(w))
     meta = {"epoch": str(state.get("epoch")),
             "val_miou_torch": f"{state.get('metrics', {}).get('miou', float('nan')):.4f}",
-            "train_args": json.dumps({k: str(v) for k, v in state.get("args", {}).items()})}
+            "train_args": json.dumps({k: str(v) for k, v in state.get("args", {}).items()}),
+            # the node's resize_mode `auto` follows this
+            "resize_mode": str(state.get("args", {}).get("resize", "letterbox"))}
     out = export_onnx(model, args.out, variant=args.variant, height=args.height,
                       width=args.width, internal=internal,
                       family=str(state.get("family", "shuffleseg")), metadata=meta)

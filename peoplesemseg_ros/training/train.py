@@ -62,6 +62,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="HxW: train on --size windows cut from a letterbox at this size (the "
                    "deployed 544x960), so people keep their deployed pixel size; val then "
                    "runs at the canvas size")
+    p.add_argument("--resize", choices=["letterbox", "stretch"], default="letterbox",
+                   help="how frames reach the network, as the node's resize_mode; stored in "
+                   "the exported model's metadata")
     p.add_argument("--lr", type=float, default=4e-3)
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--warmup-epochs", type=float, default=1.0)
@@ -262,9 +265,11 @@ def train(args: argparse.Namespace) -> dict[str, float]:
     paste = PasteConfig(p=paste_p, p_negative=max(0.8, paste_p)) if paste_p > 0 else None
     train_ds = SegmentationDataset(train_samples, size, train=True, seed=args.seed,
                                    canvas=canvas, paste=paste,
-                                   small_weight=float(getattr(args, "small_weight", 1.0)))
+                                   small_weight=float(getattr(args, "small_weight", 1.0)),
+                                   resize=getattr(args, "resize", "letterbox"))
     eval_size = canvas or size
-    val_ds = SegmentationDataset(val_samples, eval_size, train=False)
+    resize = getattr(args, "resize", "letterbox")
+    val_ds = SegmentationDataset(val_samples, eval_size, train=False, resize=resize)
     generator = torch.Generator()
     loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, drop_last=True,
                         num_workers=args.workers, generator=generator,
@@ -272,7 +277,7 @@ def train(args: argparse.Namespace) -> dict[str, float]:
     val_loader = DataLoader(val_ds, batch_size=args.batch_size, num_workers=args.workers)
     dev_root = getattr(args, "dev", None) or Path(args.data).parent / "dev_unseen"
     dev = dev_samples(Path(dev_root))
-    dev_loader = DataLoader(SegmentationDataset(dev, eval_size, train=False),
+    dev_loader = DataLoader(SegmentationDataset(dev, eval_size, train=False, resize=resize),
                             batch_size=args.batch_size) if dev else None
 
     family = getattr(args, "family", "shuffleseg")

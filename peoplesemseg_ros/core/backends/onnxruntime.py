@@ -59,6 +59,8 @@ class OnnxRuntimeBackend:
         outputs = [ort_tensor_info(a) for a in self._session.get_outputs()]
         self.io: ModelIO = classify_io(inputs, outputs)
         self.providers: list[str] = list(self._session.get_providers())
+        # the exporter's notes (family, resize_mode, ...): the pipeline's `auto` reads them
+        self.metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)
         self.precision = "fp16" if self.io.input_dtype == np.float16 else "fp32"
         self._in = self.io.input.name
         self._out = [self.io.output.name]
