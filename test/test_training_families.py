@@ -175,3 +175,33 @@ def test_copy_paste_puts_people_on_people_free_windows() -> None:
     mask[10:20, 10:20] = 1
     paste_people(image, mask, bank, lambda i: (donor, donor_mask), rng, cfg)
     assert int(mask.sum()) == 100 and (image == 60).all()
+
+
+def test_stretch_dataset_fills_the_frame_and_pastes_in_its_own_space(tmp_path: Path) -> None:
+    from peoplesemseg_ros.training.dataset import Sample, SegmentationDataset
+
+    samples = []
+    for i, (h, w) in enumerate(((300, 200), (120, 400))):  # portrait and wide
+        img = np.full((h, w, 3), 50, np.uint8)
+        mask = np.zeros((h, w), np.uint8)
+        img[h // 4: 3 * h // 4, w // 3: w // 2] = (240, 20, 20)
+        mask[h // 4: 3 * h // 4, w // 3: w // 2] = 1
+        cv2.imwrite(str(tmp_path / f"{i}.jpg"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(tmp_path / f"{i}.png"), mask)
+        samples.append(Sample(tmp_path / f"{i}.jpg", tmp_path / f"{i}.png", None))
+    val = SegmentationDataset(samples, (72, 128), train=False, resize="stretch")
+    for index in range(2):
+        _, msk, _ = val[index]
+        assert not (msk == 255).any()  # stretch: no letterbox padding
+        rows = np.flatnonzero((msk == 1).any(dim=1).numpy())
+        assert abs(int(rows[0]) - 18) <= 1 and abs(int(rows[-1]) - 53) <= 1
+    train = SegmentationDataset(samples, (72, 128), train=True, resize="stretch",
+                                paste=PasteConfig(p=1.0, p_negative=1.0))
+    assert len(train.bank) == 2
+    for epoch in range(3):
+        train.set_epoch(epoch)
+        for index in range(2):
+            img, msk, weight = train[index]
+            assert img.shape == (3, 72, 128) and msk.shape == weight.shape == (72, 128)
+    with pytest.raises(ValueError, match="letterbox or stretch"):
+        SegmentationDataset(samples, (72, 128), train=False, resize="crop")

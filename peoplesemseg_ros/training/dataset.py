@@ -179,8 +179,8 @@ class SegmentationDataset(Dataset[Item]):
         self._cache: dict[int, tuple[NDArray[np.uint8], NDArray[np.uint8]]] = {}
         self.paste = paste if train else None
         self.small_weight = small_weight
-        self.bank = PersonBank([_read_mask(s) for s in self.samples]) if self.paste \
-            else PersonBank([])
+        self.bank = PersonBank([self._stretched_mask(_read_mask(s)) for s in self.samples]) \
+            if self.paste else PersonBank([])
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -189,6 +189,12 @@ class SegmentationDataset(Dataset[Item]):
         """Augmentation depends on (seed, epoch, index) only: resumable and reproducible."""
         self.epoch = epoch
 
+    def _stretched_mask(self, mask: NDArray[np.uint8] | None) -> NDArray[np.uint8] | None:
+        if mask is None or self.stretch_hw is None:
+            return mask
+        h, w = self.stretch_hw
+        return np.asarray(cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST), np.uint8)
+
     def _get(self, index: int) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
         if index not in self._cache:
             image, mask = load_sample(self.samples[index])
@@ -196,8 +202,7 @@ class SegmentationDataset(Dataset[Item]):
                 h, w = self.stretch_hw
                 image = np.asarray(cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA),
                                    dtype=np.uint8)
-                mask = np.asarray(cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST),
-                                  dtype=np.uint8)
+                mask = np.asarray(self._stretched_mask(mask), dtype=np.uint8)
             self._cache[index] = (image, mask)
         return self._cache[index]
 
