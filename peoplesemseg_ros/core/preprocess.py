@@ -40,6 +40,8 @@ __all__ = [
     "PreprocessSpec",
     "Preprocessor",
     "compute_geometry",
+    "letterbox",
+    "letterbox_into",
     "resolve_spec",
 ]
 
@@ -130,6 +132,47 @@ def compute_geometry(src_hw: tuple[int, int], dst_hw: tuple[int, int], mode: str
     return Geometry(h, w, (dh - ih) // 2, (dw - iw) // 2, ih, iw)
 
 
+def letterbox_into(dst: NDArray[np.uint8], image: NDArray[np.uint8], mode: str = "letterbox",
+                   *, interpolation: int = cv2.INTER_LINEAR, fill: int = 0,
+                   reverse_channels: bool = False) -> Geometry:
+    """Resize ``image`` into the preallocated ``dst`` (HxW or HxWxC), the one letterbox.
+
+    ``letterbox``: aspect kept, centred, the border set to ``fill``; ``stretch``: the
+    whole of ``dst``. ``reverse_channels`` writes RGB as BGR. The resize goes straight
+    into ``dst`` where OpenCV can (no temporary image). Used by the node's
+    :class:`Preprocessor`, INT8 calibration and training (images linear, masks
+    ``INTER_NEAREST`` with the ignore value as ``fill``).
+    """
+    g = compute_geometry((image.shape[0], image.shape[1]), (dst.shape[0], dst.shape[1]), mode)
+    if g.top or g.left or (g.inner_height, g.inner_width) != dst.shape[:2]:
+        dst[:g.top] = fill
+        dst[g.top + g.inner_height:] = fill
+        dst[:, :g.left] = fill
+        dst[:, g.left + g.inner_width:] = fill
+    region = dst[g.top:g.top + g.inner_height, g.left:g.left + g.inner_width]
+    same = (g.inner_height, g.inner_width) == (g.src_height, g.src_width)
+    if reverse_channels:
+        resized = image if same else cv2.resize(image, (g.inner_width, g.inner_height),
+                                                interpolation=interpolation)
+        region[...] = resized[..., ::-1]
+    elif same:
+        region[...] = image
+    else:
+        out = cv2.resize(image, (g.inner_width, g.inner_height), dst=region,
+                         interpolation=interpolation)
+        if out is not region:  # OpenCV could not write into the view: copy its result
+            region[...] = out
+    return g
+
+
+def letterbox(image: NDArray[np.uint8], height: int, width: int, *,
+              interpolation: int = cv2.INTER_LINEAR, fill: int = 0) -> NDArray[np.uint8]:
+    """:func:`letterbox_into` a new ``height`` x ``width`` array."""
+    out = np.empty((height, width, *image.shape[2:]), np.uint8)
+    letterbox_into(out, image, interpolation=interpolation, fill=fill)
+    return out
+
+
 class Preprocessor:
     """Fills a preallocated batch buffer in the model's dtype and layout.
 
@@ -166,28 +209,10 @@ class Preprocessor:
     def _place(self, slot: int, image: NDArray[np.uint8]) -> Geometry:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"expected uint8 RGB HxWx3, got {image.dtype}{list(image.shape)}")
-        g = compute_geometry((image.shape[0], image.shape[1]), (self.height, self.width),
-                             self.resize_mode)
-        dst = self._staging[slot]
-        if g.top or g.left or g.inner_height != self.height or g.inner_width != self.width:
-            dst[:g.top] = 0
-            dst[g.top + g.inner_height:] = 0
-            dst[:, :g.left] = 0
-            dst[:, g.left + g.inner_width:] = 0
-        region = dst[g.top:g.top + g.inner_height, g.left:g.left + g.inner_width]
-        same = (g.inner_height, g.inner_width) == (g.src_height, g.src_width)
-        if self.spec.color_order == "bgr" and self._float is None:
-            resized = image if same else cv2.resize(image, (g.inner_width, g.inner_height),
-                                                    interpolation=self._interp)
-            region[...] = resized[..., ::-1]
-        elif same:
-            region[...] = image
-        else:  # resize straight into the batch buffer (no temporary image)
-            out = cv2.resize(image, (g.inner_width, g.inner_height), dst=region,
-                             interpolation=self._interp)
-            if out is not region:  # OpenCV could not write into the view: copy its result
-                region[...] = out
-        return g
+        # uint8 models get BGR written here; float models are reordered in prepare()
+        bgr = self.spec.color_order == "bgr" and self._float is None
+        return letterbox_into(self._staging[slot], image, self.resize_mode,
+                              interpolation=self._interp, reverse_channels=bgr)
 
     def prepare(self, images: Sequence[NDArray[np.uint8]],
                 pad_to: int | None = None) -> tuple[NDArray[np.generic], list[Geometry]]:

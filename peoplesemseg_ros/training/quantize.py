@@ -25,19 +25,11 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from peoplesemseg_ros.core.preprocess import letterbox
+
 __all__ = ["add_arguments", "calibration_batches", "quantize_int8", "run"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
-
-
-def _letterbox(rgb: NDArray[np.uint8], height: int, width: int) -> NDArray[np.uint8]:
-    h, w = rgb.shape[:2]
-    s = min(width / w, height / h)
-    nw, nh = max(1, round(w * s)), max(1, round(h * s))
-    out = np.zeros((height, width, 3), np.uint8)
-    x0, y0 = (width - nw) // 2, (height - nh) // 2
-    out[y0:y0 + nh, x0:x0 + nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    return out
 
 
 def _find_images(sources: Sequence[Path], limit: int) -> list[Path]:
@@ -64,7 +56,7 @@ def calibration_batches(images: Sequence[Path], height: int, width: int, *,
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
             raise OSError(f"cannot read calibration image {path}")
-        rgb = _letterbox(np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.uint8), height, width)
+        rgb = letterbox(np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.uint8), height, width)
         if nchw_float:
             yield rgb.transpose(2, 0, 1)[None].astype(np.float32)
         else:

@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from peoplesemseg_ros.core.preprocess import letterbox
+
 __all__ = ["AugmentConfig", "IGNORE", "augment", "letterbox_pair"]
 
 IGNORE = 255
@@ -56,9 +58,10 @@ def _affine(
 
 
 def letterbox_pair(image: Image, mask: Image, out_hw: tuple[int, int]) -> tuple[Image, Image]:
-    """Deterministic letterbox (keep aspect, centre, pad 0 / ignore)."""
-    m = _affine(image.shape[:2], out_hw, 1.0, 0.0, False, (0.0, 0.0))
-    return _warp(image, mask, m, out_hw)
+    """Deterministic letterbox (keep aspect, centre, pad 0 / ignore): the node's letterbox."""
+    h, w = out_hw
+    return (letterbox(image, h, w),
+            letterbox(mask, h, w, interpolation=cv2.INTER_NEAREST, fill=IGNORE))
 
 
 def _warp(image: Image, mask: Image, m: NDArray[np.float64], out_hw: tuple[int, int]
