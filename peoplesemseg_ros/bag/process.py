@@ -48,7 +48,14 @@ from peoplesemseg_ros.bag.io import (
     typestore,
 )
 from peoplesemseg_ros.bag.stream import run_ordered
-from peoplesemseg_ros.core.images import ImageConversionError, compressed_to_rgb, image_to_rgb
+from peoplesemseg_ros.core.images import (
+    ImageConversionError,
+    compressed_to_rgb,
+    image_msg,
+    image_to_rgb,
+    mask_to_image_fields,
+    rgb_to_image_fields,
+)
 from peoplesemseg_ros.core.pipeline import STAGES, Pipeline
 
 __all__ = [
@@ -132,12 +139,8 @@ class _Camera:
 
 
 def _mono_or_rgb(store: Any, header: Any, array: NDArray[np.uint8]) -> Any:
-    h, w = array.shape[:2]
-    channels = 1 if array.ndim == 2 else array.shape[2]
-    return store.types[_IMAGE](
-        header=header, height=h, width=w, encoding="mono8" if channels == 1 else "rgb8",
-        is_bigendian=0, step=w * channels,
-        data=np.ascontiguousarray(array).reshape(-1))
+    fields = mask_to_image_fields(array) if array.ndim == 2 else rgb_to_image_fields(array)
+    return image_msg(store.types[_IMAGE], header, fields)
 
 
 def process_bag(in_path: Path, out_path: Path, pipeline: Pipeline, options: ProcessOptions,

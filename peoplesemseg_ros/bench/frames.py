@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from peoplesemseg_ros.core.images import ImageFields, fill_image
+
 __all__ = [
     "DEFAULT_INPUTS",
     "InputSpec",
@@ -82,13 +84,9 @@ def build_message(rgb: NDArray[np.uint8], spec: InputSpec, frame_id: str = "came
         return cmsg
     if spec.encoding == "bgr8":
         img = np.ascontiguousarray(img[..., ::-1])
-    msg = Image()
+    msg = fill_image(Image(), ImageFields(spec.height, spec.width, spec.encoding,
+                                          spec.width * 3, img.tobytes()))
     msg.header.frame_id = frame_id
-    msg.height, msg.width = spec.height, spec.width
-    msg.encoding = spec.encoding
-    msg.is_bigendian = 0
-    msg.step = spec.width * 3
-    msg.data = img.tobytes()
     return msg
 
 

@@ -16,6 +16,7 @@ an rclpy message field is thousands of times slower).
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass
 from typing import Any, Final
@@ -34,6 +35,7 @@ __all__ = [
     "check_image",
     "compressed_to_rgb",
     "fill_image",
+    "image_msg",
     "image_to_rgb",
     "read_rgb",
     "write_rgb",
@@ -267,6 +269,7 @@ class ImageFields:
     encoding: str
     step: int
     data: bytes
+    is_bigendian: int = 0
 
 
 def mask_to_image_fields(mask: NDArray[np.uint8]) -> ImageFields:
@@ -285,12 +288,26 @@ def rgb_to_image_fields(rgb: NDArray[np.uint8]) -> ImageFields:
     return ImageFields(int(h), int(w), "rgb8", int(w) * 3, np.ascontiguousarray(rgb).tobytes())
 
 
+def _values(fields: ImageFields, rosbags: bool) -> dict[str, Any]:
+    # rclpy takes bytes for uint8[] (fast path); rosbags wants a uint8 array (no copy here)
+    data: Any = np.frombuffer(fields.data, np.uint8) if rosbags else fields.data
+    return {"height": fields.height, "width": fields.width, "encoding": fields.encoding,
+            "is_bigendian": fields.is_bigendian, "step": fields.step, "data": data}
+
+
 def fill_image(msg: Any, fields: ImageFields) -> Any:
     """Copy ``fields`` into an Image message (rclpy or rosbags); returns ``msg``."""
-    msg.height = fields.height
-    msg.width = fields.width
-    msg.encoding = fields.encoding
-    msg.is_bigendian = 0
-    msg.step = fields.step
-    msg.data = fields.data
+    for name, value in _values(fields, dataclasses.is_dataclass(msg)).items():
+        setattr(msg, name, value)
+    return msg
+
+
+def image_msg(cls: type, header: Any, fields: ImageFields) -> Any:
+    """A new Image of ``cls`` (rclpy, or a rosbags dataclass that needs every field at
+    construction) with ``header`` and ``fields``."""
+    make: Any = cls
+    if dataclasses.is_dataclass(cls):
+        return make(header=header, **_values(fields, rosbags=True))
+    msg = fill_image(make(), fields)
+    msg.header = header
     return msg

@@ -32,7 +32,7 @@ from peoplesemseg_ros.core.images import (
     check_compressed,
     check_image,
     compressed_to_rgb,
-    fill_image,
+    image_msg,
     image_to_rgb,
     mask_to_image_fields,
     rgb_to_image_fields,
@@ -298,16 +298,12 @@ class PeopleSegNode(LifecycleNode):
                 return
             header = frame.msg.header
             if cfg.publish_mask:
-                out = fill_image(Image(), mask_to_image_fields(mask))
-                out.header = header
-                cam.pubs.mask.publish(out)
+                cam.pubs.mask.publish(image_msg(Image, header, mask_to_image_fields(mask)))
             ov = cam.pubs.overlay
             if cfg.publish_overlay and ov.get_subscription_count() > 0:
                 t = now()
-                img = fill_image(Image(), rgb_to_image_fields(
-                    pipe.overlay(rgb, mask, cfg.overlay_alpha)))
-                img.header = header
-                ov.publish(img)
+                ov.publish(image_msg(Image, header, rgb_to_image_fields(
+                    pipe.overlay(rgb, mask, cfg.overlay_alpha))))
                 self.stats.add_latency("overlay", now() - t)
             t = now()
             grid, scan = cam.occupancy.messages(mask, header, cam.pose, cfg)

@@ -7,7 +7,7 @@ one rejection reason of :mod:`peoplesemseg_ros.core.images` and nothing else; it
 (truncated JPEG / PNG, headers that declare huge sizes, random bytes) are
 plain ``bytes`` for fuzzing the CompressedImage path.
 
-No rclpy here: :func:`fill_image_msg` copies a :class:`RawFrame` into any
+No rclpy here: :func:`peoplesemseg_ros.core.images.fill_image` copies a :class:`RawFrame` into any
 Image-shaped message (rclpy or rosbags).
 """
 
@@ -16,18 +16,19 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+
+from peoplesemseg_ros.core.images import ImageFields
 
 __all__ = [
     "BAD_RAW_REASONS",
     "RED",
     "RawFrame",
     "bad_raw",
-    "fill_image_msg",
     "good_raw",
     "good_rgb",
     "jpeg_bytes",
@@ -45,15 +46,9 @@ BAD_RAW_REASONS: Final = ("unknown_encoding", "zero_size", "bad_step", "bad_leng
 
 
 @dataclass(frozen=True)
-class RawFrame:
+class RawFrame(ImageFields):
     """The fields of a sensor_msgs/Image besides its header, and what the node must do."""
 
-    height: int
-    width: int
-    encoding: str
-    step: int
-    data: bytes
-    is_bigendian: int = 0
     reason: str = ""  # "" : a good frame; else the rejection reason it must be counted under
 
 
@@ -92,17 +87,6 @@ def bad_raw(reason: str, width: int = 32, height: int = 24) -> RawFrame:
     if reason == "too_large":  # declares 2^31 pixels, carries a few bytes: never allocated
         return RawFrame(1 << 15, 1 << 16, "rgb8", 3 << 16, bytes(16), reason=reason)
     raise ValueError(f"no raw frame for reason {reason!r}; known: {', '.join(BAD_RAW_REASONS)}")
-
-
-def fill_image_msg(msg: Any, frame: RawFrame) -> Any:
-    """Copy ``frame`` into an Image message; returns ``msg``."""
-    msg.height = frame.height
-    msg.width = frame.width
-    msg.encoding = frame.encoding
-    msg.is_bigendian = frame.is_bigendian
-    msg.step = frame.step
-    msg.data = frame.data
-    return msg
 
 
 def jpeg_bytes(rgb: NDArray[np.uint8], quality: int = 90) -> bytes:

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import psutil
 
+from peoplesemseg_ros.core.images import fill_image
 from peoplesemseg_ros.testing import faults
 
 __all__ = ["soak"]
@@ -132,13 +133,13 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             msg.header.frame_id = "soak_camera"
             if rng.random() < args.bad_ratio:
                 reason = reasons[sum(sent_bad.values()) % len(reasons)]
-                faults.fill_image_msg(msg, bad_frames[reason])
+                fill_image(msg, bad_frames[reason])
                 pub.publish(msg)
                 sent_bad[reason] += 1
                 i += 1
                 continue
             rgb = faults.good_rgb(args.width, args.height, i)
-            faults.fill_image_msg(msg, faults.good_raw(args.width, args.height, i))
+            fill_image(msg, faults.good_raw(args.width, args.height, i))
             with masks.cond:
                 masks.expected.add(i)
             t_pub = time.monotonic()

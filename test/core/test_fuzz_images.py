@@ -30,6 +30,7 @@ from peoplesemseg_ros.core.images import (
     check_compressed,
     check_image,
     compressed_to_rgb,
+    fill_image,
     image_to_rgb,
 )
 from peoplesemseg_ros.testing import faults
@@ -219,7 +220,7 @@ def test_png_bomb_is_refused_before_decoding() -> None:
 
 @pytest.mark.parametrize("reason", faults.BAD_RAW_REASONS)
 def test_fault_frames_hit_their_reason(reason: str) -> None:
-    msg = faults.fill_image_msg(Image(), faults.bad_raw(reason))
+    msg = fill_image(Image(), faults.bad_raw(reason))
     with pytest.raises(ImageConversionError) as info:
         image_to_rgb(msg)
     assert info.value.reason == reason
@@ -227,7 +228,7 @@ def test_fault_frames_hit_their_reason(reason: str) -> None:
 
 def test_good_frame_round_trips() -> None:
     frame = faults.good_raw(40, 30, 5)
-    out = image_to_rgb(faults.fill_image_msg(Image(), frame))
+    out = image_to_rgb(fill_image(Image(), frame))
     np.testing.assert_array_equal(out, faults.good_rgb(40, 30, 5))
     assert 0 < faults.red_truth(out).sum() < 40 * 30
 

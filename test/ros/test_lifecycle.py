@@ -20,6 +20,7 @@ import pytest
 from sensor_msgs.msg import Image
 from tiny_models import make_model
 
+from peoplesemseg_ros.core.images import fill_image
 from peoplesemseg_ros.testing import faults
 from peoplesemseg_ros.testing.live import (
     DiagnosticsWatcher,
@@ -49,7 +50,7 @@ class Camera:
         self.sub = peer.node.create_subscription(Image, f"{ns}/mask", self.masks.append, qos())
 
     def roundtrip(self, width: int, height: int, index: int, timeout: float = 20.0) -> Image:
-        msg = faults.fill_image_msg(Image(), faults.good_raw(width, height, index))
+        msg = fill_image(Image(), faults.good_raw(width, height, index))
         msg.header.stamp.sec = index
 
         def arrived() -> bool:
@@ -98,7 +99,7 @@ def test_full_lifecycle_over_services(tmp_path: Path, peer: Peer) -> None:
         st = diag.wait_for(lambda s: s.values.get("state") == "inactive", 15)
         assert st.values["model_id"] == "" and st.values["backend"] == "", st.values
         n_masks = len(cam.masks)
-        cam.pub.publish(faults.fill_image_msg(Image(), faults.good_raw(64, 48, 2)))
+        cam.pub.publish(fill_image(Image(), faults.good_raw(64, 48, 2)))
         out_before = st.get_int("frames_in")
         st = diag.wait_for(lambda s: s.received > st.received + 1.5, 15)
         assert st.get_int("frames_in") == out_before and len(cam.masks) == n_masks
@@ -171,7 +172,7 @@ def test_signal_exits_zero_without_traceback_and_frees_shm(tmp_path: Path, peer:
         assert held, "the node uses no Fast DDS shared memory? (profile not applied)"
         # signal it while frames are flowing
         for i in range(2, 6):
-            cam.pub.publish(faults.fill_image_msg(Image(), faults.good_raw(64, 48, i)))
+            cam.pub.publish(fill_image(Image(), faults.good_raw(64, 48, i)))
         code = node.stop(sig)
         out = node.output()
     assert code == 0, out[-3000:]

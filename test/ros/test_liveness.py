@@ -20,6 +20,7 @@ from rcl_interfaces.srv import SetParameters
 from sensor_msgs.msg import Image
 from tiny_models import make_model
 
+from peoplesemseg_ros.core.images import fill_image
 from peoplesemseg_ros.testing import faults
 from peoplesemseg_ros.testing.live import DiagnosticsWatcher, NodeProcess, NodeStatus, Peer, qos
 
@@ -43,7 +44,7 @@ class TimedCamera:
     def _tick(self) -> None:
         self.i += 1
         frame = faults.bad_raw("bad_length") if self.bad else faults.good_raw(W, H, self.i)
-        msg = faults.fill_image_msg(Image(), frame)
+        msg = fill_image(Image(), frame)
         msg.header.stamp.sec = self.i
         self.pub.publish(msg)
 

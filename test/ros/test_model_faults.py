@@ -29,6 +29,7 @@ from tiny_models import make_model, make_unsupported_model
 from peoplesemseg_ros.core.backends import InferenceError, ModelLoadError, UnsupportedModelError
 from peoplesemseg_ros.core.backends.engine_cache import EngineCache, EngineKey
 from peoplesemseg_ros.core.hashing import sha256_bytes
+from peoplesemseg_ros.core.images import fill_image
 from peoplesemseg_ros.core.pipeline import Pipeline, PipelineConfig
 from peoplesemseg_ros.testing import faults
 from peoplesemseg_ros.testing.live import (
@@ -206,7 +207,7 @@ def test_mid_stream_failures_drop_frames_then_error_then_recover(tmp_path: Path,
 
         def send(rgb: np.ndarray, stamp: int) -> None:
             msg = Image()
-            faults.fill_image_msg(msg, faults.RawFrame(H, W, "rgb8", W * 3, rgb.tobytes()))
+            fill_image(msg, faults.RawFrame(H, W, "rgb8", W * 3, rgb.tobytes()))
             msg.header.stamp.sec = stamp
             pub.publish(msg)
 
