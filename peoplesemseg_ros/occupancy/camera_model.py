@@ -210,18 +210,6 @@ class CameraModel:
             rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
         return rays, ok
 
-    def undistort_points(self, u: F64, v: F64) -> tuple[F64, F64, NDArray[np.bool_]]:
-        """Normalized image coordinates (x/z, y/z) of pixels (u, v) and a validity mask.
-
-        For the equidistant model rays at or beyond 90 degrees from the optical
-        axis have no normalized coordinates and are invalid.
-        """
-        rays, ok = self.pixel_rays(u, v)
-        z = rays[..., 2]
-        good = ok & (z > 1e-9)
-        zz = np.where(good, z, 1.0)
-        return rays[..., 0] / zz, rays[..., 1] / zz, good
-
     def _undistort_pinhole(self, xd: F64, yd: F64) -> tuple[F64, F64, NDArray[np.bool_]]:
         if not self.has_distortion:
             return xd, yd, np.isfinite(xd) & np.isfinite(yd)
