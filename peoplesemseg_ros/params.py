@@ -6,8 +6,8 @@ The schema (:data:`SCHEMA`) is plain data. It is used
   (description, ranges, read-only; :mod:`peoplesemseg_ros.ros.parameters`) and to
   validate at start and on set (:func:`validate`, :func:`check_update`);
 * without rclpy, to read a ROS 2 params YAML file into the same validated,
-  typed :class:`NodeConfig` (:func:`load_params_file`; the offline bag tools
-  use it), and to render ``config/peoplesemseg.yaml`` and ``docs/node.md``.
+  typed :class:`NodeConfig` (:func:`peoplesemseg_ros.params_file.load_params_file`;
+  the offline bag tools use it), and to render ``config/peoplesemseg.yaml`` and ``docs/node.md``.
 
 Parameters marked *dynamic* may change at any time; the others (neither
 dynamic nor read-only) are accepted only while the lifecycle node is
@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -35,7 +35,6 @@ __all__ = [
     "ParamSpec",
     "ParameterError",
     "check_update",
-    "load_params_file",
     "validate",
     "validate_value",
 ]
@@ -334,10 +333,6 @@ class NodeConfig:
             overlay_alpha=self.overlay_alpha)
 
 
-_FIELDS: Final = {f.name for f in fields(NodeConfig)}
-assert {s.name.replace(".", "_") for s in SCHEMA} == _FIELDS, "schema and NodeConfig disagree"
-
-
 def _cross_check(v: Mapping[str, Any]) -> None:
     cams = list(v["cameras"])
     for c in cams:
@@ -401,38 +396,3 @@ def check_update(current: Mapping[str, Any], changes: Mapping[str, Any],
     except ParameterError as exc:
         return str(exc)
     return None
-
-
-def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping):
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-def _node_matches(key: str, node_name: str) -> bool:
-    k = key.strip()
-    return k in ("/**", "**", node_name, f"/{node_name}") or k.endswith(f"/{node_name}")
-
-
-def load_params_file(path: Path | str, node_name: str = NODE_NAME) -> NodeConfig:
-    """Read a ROS 2 params YAML (``/**:`` or ``<node>:`` with ``ros__parameters``)."""
-    import yaml
-
-    text = Path(path).read_text(encoding="utf-8")
-    doc = yaml.safe_load(text) or {}
-    if not isinstance(doc, Mapping):
-        raise ParameterError("", f"{path}: not a ROS 2 parameters file (top level is not a map)")
-    values: dict[str, Any] = {}
-    wildcard_first = sorted(doc.items(), key=lambda kv: 0 if "*" in str(kv[0]) else 1)
-    for key, body in wildcard_first:
-        if not _node_matches(str(key), node_name):
-            continue
-        if not isinstance(body, Mapping) or "ros__parameters" not in body:
-            raise ParameterError("", f"{path}: section {key!r} has no ros__parameters")
-        values.update(_flatten(body["ros__parameters"] or {}))
-    return validate(values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -9,12 +10,13 @@ import pytest
 from peoplesemseg_ros.params import (
     SCHEMA,
     SPECS,
+    NodeConfig,
     ParameterError,
     check_update,
-    load_params_file,
     validate,
 )
 from peoplesemseg_ros.params_doc import render_markdown, render_yaml
+from peoplesemseg_ros.params_file import load_params_file
 
 
 def test_defaults_validate_and_map_to_pipeline_config() -> None:
@@ -107,3 +109,17 @@ def test_shipped_yaml_and_docs_are_in_sync(repo_root: Path) -> None:
     doc = (repo_root / "docs" / "node.md").read_text()
     assert render_markdown() in doc, "regenerate: python -m peoplesemseg_ros.params_doc md"
     assert set(SPECS) == {s.name for s in SCHEMA}
+
+
+def test_every_schema_parameter_is_a_node_config_field_and_back() -> None:
+    """The schema and NodeConfig are kept in step by hand: same names (dots -> _)."""
+    schema = {s.name.replace(".", "_") for s in SCHEMA}
+    config = {f.name for f in dataclasses.fields(NodeConfig)}
+    assert schema - config == set(), "schema parameters without a NodeConfig field"
+    assert config - schema == set(), "NodeConfig fields without a schema parameter"
+    defaults = validate({})
+    for spec in SCHEMA:  # the defaults validate to the declared type
+        value = getattr(defaults, spec.name.replace(".", "_"))
+        expected = {"str": str, "int": int, "float": float, "bool": bool, "str_list": tuple,
+                    "float_list": tuple}[spec.type]
+        assert type(value) is expected, (spec.name, value)

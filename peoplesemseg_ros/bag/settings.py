@@ -1,7 +1,7 @@
 """The node's parameters (one ROS params YAML) for offline bag processing.
 
 ``load_settings`` reads the same file the node is started with
-(:func:`peoplesemseg_ros.params.load_params_file`, validated by the same schema)
+(:func:`peoplesemseg_ros.params_file.load_params_file`, validated by the same schema)
 and turns it into the pipeline configuration and, per camera, the occupancy
 grid / people scan outputs computed by the node's own occupancy stage
 (:class:`~peoplesemseg_ros.occupancy.stage.OccupancyStage`).
@@ -27,7 +27,8 @@ from peoplesemseg_ros.bag.process import CameraOutputs
 from peoplesemseg_ros.core.pipeline import PipelineConfig
 from peoplesemseg_ros.occupancy.camera_model import CameraModel, CameraPose
 from peoplesemseg_ros.occupancy.stage import OccupancyStage
-from peoplesemseg_ros.params import NodeConfig, ParameterError, load_params_file, validate
+from peoplesemseg_ros.params import NodeConfig, ParameterError, validate
+from peoplesemseg_ros.params_file import load_params_file
 
 __all__ = ["OccupancyOutputs", "Settings", "load_settings"]
 

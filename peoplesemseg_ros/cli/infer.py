@@ -18,7 +18,8 @@ from peoplesemseg_ros.core.backends import BackendError
 from peoplesemseg_ros.core.images import read_rgb, write_rgb
 from peoplesemseg_ros.core.pipeline import Pipeline, PipelineConfig
 from peoplesemseg_ros.core.preprocess import PRESET_NAMES, RESIZE_MODES
-from peoplesemseg_ros.params import ParameterError, load_params_file
+from peoplesemseg_ros.params import ParameterError
+from peoplesemseg_ros.params_file import load_params_file
 
 __all__ = ["add_arguments", "run"]
 

@@ -201,7 +201,7 @@ def test_occupancy_and_scan_from_the_params_file(tmp_path: Path, model: Path,
         OccupancyConfig,
         OccupancyMapper,
     )
-    from peoplesemseg_ros.params import load_params_file
+    from peoplesemseg_ros.params_file import load_params_file
 
     params = tmp_path / "params.yaml"
     params.write_text(PARAMS)
