@@ -112,6 +112,10 @@ SCHEMA: Final[tuple[ParamSpec, ...]] = (
               choices=("auto", *RESIZE_MODES)),
     ParamSpec("num_threads", "int", 0, "CPU inference threads; 0: the runtime's default",
               min=0, max=256),
+    ParamSpec("intra_op_spinning", "bool", False, "ONNX Runtime's threads spin-wait for work "
+              "after each inference (the runtime's own default is true); false hands the cores "
+              "back at once: on a CPU shared with drivers and Nav2 it is faster (see "
+              "docs/performance.md)"),
     ParamSpec("max_batch", "int", 1, "most frames (from different cameras) run as one batch",
               min=1, max=32),
     # --- input ---
@@ -259,6 +263,7 @@ class NodeConfig:
     preprocessing_offset: tuple[float, ...]
     resize_mode: str
     num_threads: int
+    intra_op_spinning: bool
     max_batch: int
     cameras: tuple[str, ...]
     input_transport: str
@@ -327,6 +332,7 @@ class NodeConfig:
             color_order=self.preprocessing_color_order, scale=self.preprocessing_scale,
             offset=self.preprocessing_offset, resize_mode=self.resize_mode,
             mask_value=self.mask_value, num_threads=self.num_threads, max_batch=self.max_batch,
+            spinning=self.intra_op_spinning,
             precision=self.precision,
             engine_cache_dir=Path(self.engine_cache_dir).expanduser()
             if self.engine_cache_dir else None,

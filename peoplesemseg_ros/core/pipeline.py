@@ -89,6 +89,7 @@ class PipelineConfig:
     resize_mode: str = "auto"  # auto (the model's metadata, else letterbox) | letterbox | stretch
     mask_value: int = 255
     num_threads: int = 0  # 0: the runtime's default
+    spinning: bool = False  # ONNX Runtime threads spin-wait between inferences (its default: on)
     max_batch: int = 1
     precision: str = "fp32"  # fp32 | fp16 | int8 (TensorRT engine build)
     engine_cache_dir: Path | None = None
@@ -126,7 +127,8 @@ class Pipeline:
         self.model_path = path
         self.model_id = model_id(path)
         self.backend_name, self.backend_reason = select_backend(config.backend)
-        options = BackendOptions(num_threads=config.num_threads, precision=config.precision,
+        options = BackendOptions(num_threads=config.num_threads, spinning=config.spinning,
+                                 precision=config.precision,
                                  engine_cache_dir=config.engine_cache_dir,
                                  calib_images=config.calib_images, max_batch=config.max_batch)
         self.backend: Backend = create_backend(self.backend_name, path, options)

@@ -97,6 +97,7 @@ class BackendOptions:
     """Options every factory accepts (each uses what applies to it)."""
 
     num_threads: int = 0  # 0: the runtime's default
+    spinning: bool = False  # CPU threads spin-wait for work (ONNX Runtime's own default: True)
     precision: str = "fp32"  # fp32 | fp16 | int8 (TensorRT engine build)
     engine_cache_dir: Path | None = None  # None: the user's cache directory
     calib_images: Path | None = None  # INT8 calibration images (TensorRT)

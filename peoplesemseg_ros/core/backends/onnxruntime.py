@@ -42,6 +42,11 @@ class OnnxRuntimeBackend:
         if threads > 0:
             so.intra_op_num_threads = threads
             so.inter_op_num_threads = 1
+        # Spin-waiting threads burn a core between inferences; on a busy CPU they compete
+        # with the very work they wait for (docs/performance.md, "A busy CPU").
+        spin = "1" if bool(getattr(options, "spinning", True)) else "0"
+        so.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        so.add_session_config_entry("session.inter_op.allow_spinning", spin)
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3
         wanted = os.environ.get("PEOPLESEMSEG_ORT_PROVIDERS", "")
