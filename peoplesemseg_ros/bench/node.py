@@ -37,7 +37,7 @@ from peoplesemseg_ros.bench.stats import summarize, summarize_ms
 from peoplesemseg_ros.core.backends import BackendOptions, create_backend
 from peoplesemseg_ros.core.pipeline import embedded_model_path
 
-__all__ = ["NodeBenchConfig", "bench_node"]
+__all__ = ["NodeBenchConfig", "bench_node", "run_latency"]
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,8 @@ class _Watch:
 
 def _run(session: DdsSession, prefixes: Sequence[str], spec: InputSpec, rate_hz: float,
          warmup: int, frames: int, nodes: Sequence[subprocess.Popen[bytes]], diag_name: str,
-         timeout_s: float, on_start: Callable[[], None] | None = None) -> dict[str, Any]:
+         timeout_s: float, on_start: Callable[[], None] | None = None,
+         keep_samples: bool = False) -> dict[str, Any]:
     """One publisher -> node(s) -> subscriber run; the node processes are already up."""
     files = {k: session.path(k) for k in ("ready", "started", "done", "pub", "sub")}
     common = {"prefixes": list(prefixes), "input": spec.name, "warmup": warmup,
@@ -150,6 +151,8 @@ def _run(session: DdsSession, prefixes: Sequence[str], spec: InputSpec, rate_hz:
                            "masks_received": len(arrivals),
                            "not_received": expected - len(arrivals),
                            "publish_call_ms_mean": pres["publish_call_ms_mean"]}
+    if keep_samples:
+        out["e2e_samples_s"] = [a[2] / 1e9 for a in arrivals]
     if len(arrivals) >= 2:
         lat = [a[2] / 1e9 for a in arrivals]
         t = sorted(a[3] for a in arrivals)
@@ -166,6 +169,16 @@ def _run(session: DdsSession, prefixes: Sequence[str], spec: InputSpec, rate_hz:
                                          for k, v in end.items() if k.startswith("latency_ms.")}
     out["node"] = watch.result()
     return out
+
+
+def run_latency(session: DdsSession, prefix: str, spec: InputSpec, rate_hz: float, warmup: int,
+                frames: int, node: subprocess.Popen[bytes], diag_name: str,
+                timeout_s: float) -> list[float]:
+    """End-to-end seconds of each mask received in one run through ``node``."""
+    run = _run(session, [prefix], spec, rate_hz, warmup, frames, [node], diag_name, timeout_s,
+               keep_samples=True)
+    samples: list[float] = run["e2e_samples_s"]
+    return samples
 
 
 def _model_only(cfg: NodeBenchConfig, batch: int, iters: int,

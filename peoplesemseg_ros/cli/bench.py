@@ -22,7 +22,8 @@ from peoplesemseg_ros.bench.targets import evaluate_targets
 
 __all__ = ["SUBCOMMANDS", "add_arguments", "run"]
 
-SUBCOMMANDS: Final = ("model", "pipeline", "node", "baseline", "peers", "all")
+SUBCOMMANDS: Final = ("model", "pipeline", "node", "baseline", "peers", "bag", "all")
+IN_ALL: Final = ("model", "pipeline", "baseline", "node")
 NODE_INPUTS: Final = ("960x544_rgb8", "1920x1080_bgr8", "1920x1080_jpeg")
 BASELINE_INPUTS: Final = ("960x544_rgb8", "1920x1080_bgr8", "1920x1080_jpeg")
 
@@ -102,6 +103,12 @@ def _add_node(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-window-ms", type=float, default=10.0,
                    help="the multi-camera node's batch_window_ms")
     p.add_argument("--timeout", type=float, default=60.0, help="per-wait timeout, seconds")
+    p.add_argument("--load", type=int, default=None, metavar="N",
+                   help="instead of the runs above: start N busy processes and compare, in "
+                        "alternating rounds, the bare model and the node with ONNX Runtime's "
+                        "default thread settings against the node's defaults, plus the DDS "
+                        "echo floor (0: the same comparison on an idle box)")
+    p.add_argument("--rounds", type=int, default=6, help="alternating rounds of --load")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -113,6 +120,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
              "baseline": "the tutorial-style pipeline on the same frames: speed ratio",
              "peers": "our models against MediaPipe selfie segmentation (ai-edge-litert): "
                       "full-path time in alternating rounds, optionally val / dev quality",
+             "bag": "bag process of a synthetic bag against the model-only batch throughput, "
+                    "alternating rounds",
              "all": "model, pipeline, baseline and node in one run, with the targets"}
     for name in SUBCOMMANDS:
         p = sub.add_parser(name, help=helps[name], description=helps[name])
@@ -130,6 +139,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             _add_node(p)
         if name == "peers":
             _add_peers(p)
+        if name == "bag":
+            p.add_argument("--input", type=parse_input, default=parse_input("960x544_rgb8"),
+                           help="frame size of the bag, <W>x<H>_rgb8 (default 960x544_rgb8)")
+            p.add_argument("--frames", type=int, default=48, help="frames in the bag")
+            p.add_argument("--max-batch", type=int, default=4, help="batch of both cases")
+            p.add_argument("--rounds", type=int, default=3, help="alternating rounds")
 
 
 def _add_peers(p: argparse.ArgumentParser) -> None:
@@ -207,6 +222,16 @@ def _run_baseline(args: argparse.Namespace, inputs: list[str]) -> dict[str, Any]
 def _run_node(args: argparse.Namespace) -> dict[str, Any]:
     from peoplesemseg_ros.bench.node import NodeBenchConfig, bench_node
 
+    if args.load is not None:
+        from peoplesemseg_ros.bench.load import LoadBenchConfig, bench_node_load
+
+        if args.load < 0 or args.rounds < 1:
+            raise SystemExit("bench node: --load must be >= 0 and --rounds >= 1")
+        return bench_node_load(LoadBenchConfig(
+            spec=parse_input(args.node_inputs[0]), load=args.load, rounds=args.rounds,
+            frames=args.latency_frames, warmup=args.node_warmup, model_path=args.model,
+            timeout_s=args.timeout))
+
     cfg = NodeBenchConfig(inputs=tuple(parse_input(n) for n in args.node_inputs),
                           frames=args.frames, latency_frames=args.latency_frames,
                           warmup=args.node_warmup, threads=args.threads,
@@ -246,7 +271,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     report: dict[str, Any] = {"command": "peoplesemseg bench " + " ".join(sys.argv[2:]),
                               "bench": args.bench, "machine": machine_info()}
-    which = SUBCOMMANDS[:4] if args.bench == "all" else (args.bench,)
+    which = IN_ALL if args.bench == "all" else (args.bench,)
     if "model" in which:
         report["model"] = _run_model(args)
     if "pipeline" in which:
@@ -258,6 +283,12 @@ def run(args: argparse.Namespace) -> int:
         report["node"] = _run_node(args)
     if args.bench == "peers":
         report["peers"] = _run_peers(args)
+    if "bag" in which:
+        from peoplesemseg_ros.bench.bag import BagBenchConfig, bench_bag
+
+        report["bag"] = bench_bag(BagBenchConfig(
+            spec=args.input, frames=args.frames, max_batch=args.max_batch,
+            threads=args.threads, rounds=args.rounds, model_path=args.model))
     report["targets"] = evaluate_targets(report)
     report["load_average_end"] = load_average()
     report["duration_s"] = time.monotonic() - t0
