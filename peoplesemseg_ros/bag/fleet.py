@@ -157,17 +157,14 @@ def run_job(pipeline: Pipeline, job: BagJob, options: FleetOptions,
         _discard(staging)  # what an earlier, interrupted run left
         extra = options.settings.occupancy_factory() if options.occupancy else None
         summary = process_bag(job.input, staging, pipeline, options.process, extra, on_frame)
-    except BagError as err:
-        LOG.error("%s: %s", job.input, err)
-        result = {**base, "status": "failed", "reason": str(err),
+    except Exception as err:  # a bad bag (BagError) or anything else: this bag only
+        reason = str(err) if isinstance(err, BagError) else f"{type(err).__name__}: {err}"
+        LOG.error("%s: %s", job.input, reason)
+        result = {**base, "status": "failed", "reason": reason,
                   "seconds": round(time.perf_counter() - t0, 3)}
         if staging.exists():
             result["partial_output"] = str(staging)
         return result
-    except (OSError, ValueError, RuntimeError) as err:  # e.g. a full disk, an odd message
-        LOG.error("%s: %s: %s", job.input, type(err).__name__, err)
-        return {**base, "status": "failed", "reason": f"{type(err).__name__}: {err}",
-                "seconds": round(time.perf_counter() - t0, 3)}
     result = {**summary.as_json(), **base}
     result.pop("command", None)
     result["status"] = "bad_frames" if options.process.strict and summary.bad_frames else "ok"

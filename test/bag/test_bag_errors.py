@@ -153,16 +153,15 @@ def test_bag_still_being_written(tmp_path: Path, model: Path,
     assert code == 2 and "cannot open bag" in err
 
 
-def test_unreadable_input_midway_keeps_what_was_written(
-        tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A chunk of the input that cannot be read: the output up to it is closed and readable."""
+def broken_midway_bag(path: Path) -> Path:
+    """A 4-frame mcap bag (640x600) whose third chunk cannot be read."""
     # ~1.1 MiB per frame: rosbags starts a new mcap chunk every MiB, one frame per chunk.
     big = [BagMsg("/cam/image", "sensor_msgs/msg/Image", T0 + i * 100_000_000,
                   raw_image(cv2.resize(frame_rgb(i, W, H), (640, 600),
                                        interpolation=cv2.INTER_NEAREST), T0 + i, "c"))
            for i in range(4)]
-    src = write_bag(tmp_path / "in", "mcap", big)
-    mcap = src / "in.mcap"
+    src = write_bag(path, "mcap", big)
+    mcap = src / f"{path.name}.mcap"
     data = bytearray(mcap.read_bytes())
     # Find the chunk records (opcode 0x06, > 1 MB each) and break the length of the first
     # message record (opcode 0x05) in the third one: it now claims more bytes than exist.
@@ -173,6 +172,13 @@ def test_unreadable_input_midway_keeps_what_was_written(
     assert data[record] == 0x05
     data[record + 1:record + 9] = (1 << 40).to_bytes(8, "little")
     mcap.write_bytes(bytes(data))
+    return src
+
+
+def test_unreadable_input_midway_keeps_what_was_written(
+        tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A chunk of the input that cannot be read: the output up to it is closed and readable."""
+    src = broken_midway_bag(tmp_path / "in")
     code, _, err = _process(capsys, model, src, tmp_path / "out")
     assert code == 2
     assert "frames before it are in" in err

@@ -25,6 +25,7 @@ from bag_helpers import (
     tiny_model,
     write_bag,
 )
+from test_bag_errors import broken_midway_bag
 
 from peoplesemseg_ros.bag.fleet import PARTIAL_DIR, plan_jobs
 from peoplesemseg_ros.bag.io import BagError
@@ -118,20 +119,26 @@ def test_bad_bags_are_reported_and_the_rest_go_on(
     unfinished = make_bag(tmp_path / "unfinished", 2)
     (unfinished / "metadata.yaml").unlink()
     make_bag(tmp_path / "no_images", 3, image=False)
+    broken_midway_bag(tmp_path / "midway")
     make_bag(tmp_path / "good2", 2)
     out = tmp_path / "out"
-    names = ["good1", "truncated", "unfinished", "no_images", "missing", "good2"]
+    names = ["good1", "truncated", "unfinished", "no_images", "missing", "midway", "good2"]
     code, summary, err = run_cli(capsys, _args(model, *(str(tmp_path / n) for n in names),
                                                "--out-dir", str(out)))
     assert code == 1, err
     assert summary is not None
     status = {Path(r["input"]).name: r for r in summary["results"]}
     assert [status[n]["status"] for n in names] == ["ok", "failed", "failed", "failed",
-                                                    "failed", "ok"]
+                                                    "failed", "failed", "ok"]
     assert "metadata.yaml" in status["unfinished"]["reason"]
     assert "no sensor_msgs/Image" in status["no_images"]["reason"]
     assert "not found" in status["missing"]["reason"]
-    assert summary["failed"] == 4 and summary["ok"] == 2
+    assert summary["failed"] == 5 and summary["ok"] == 2
+    # what the midway-broken bag wrote before the damage stays staged, marked incomplete
+    partial = Path(status["midway"]["partial_output"])
+    assert partial == out / PARTIAL_DIR / "midway"
+    assert "incomplete" in (partial / "metadata.yaml").read_text()
+    assert len([m for m in read_bag(partial) if m.topic == "/cam/mask"]) == 2
     assert (out / "good1").is_dir() and (out / "good2").is_dir()
     assert not (out / "truncated").exists()  # never looks complete
     assert "truncated" in status["truncated"]["reason"]  # an mcap without its end fails to open
