@@ -3,7 +3,8 @@
 ``process`` and ``eval`` need no DDS (rosbags only); ``play`` and ``record`` use
 rclpy with raw CDR. Every subcommand prints one JSON summary line on stdout at the
 end; logs and the progress bar go to stderr. Exit codes: 0 ok, 1 the work ran but
-failed a check (bad frames with --strict, eval without any matched mask),
+failed a check (bad frames with --strict, eval without any matched mask, a bag of
+``process --out-dir`` that failed),
 2 unusable input (missing / unfinished bag, unknown topic, existing output),
 130 interrupted.
 """
