@@ -110,14 +110,10 @@ SCHEMA: Final[tuple[ParamSpec, ...]] = (
               "embedded fast model: stretch), else letterbox; letterbox: keep aspect ratio, "
               "pad (the model card's resize); stretch: fill the model input",
               choices=("auto", *RESIZE_MODES)),
-    ParamSpec("num_threads", "int", 0, "CPU inference threads; 0: the runtime's default",
-              min=0, max=256),
-    ParamSpec("intra_op_spinning", "bool", False, "ONNX Runtime's threads spin-wait for work "
-              "after each inference (the runtime's own default is true); false hands the cores "
-              "back at once: on a CPU shared with drivers and Nav2 it is faster (see "
-              "docs/performance.md)"),
-    ParamSpec("max_batch", "int", 1, "most frames (from different cameras) run as one batch",
-              min=1, max=32),
+    ParamSpec("num_threads", "int", 0, "CPU inference threads; 0: the runtime's default", 0, 256),
+    ParamSpec("intra_op_spinning", "bool", False, "ONNX Runtime threads spin-wait between "
+              "inferences (its own default: true); false frees the cores: faster on a busy CPU"),
+    ParamSpec("max_batch", "int", 1, "most frames (of different cameras) run as one batch", 1, 32),
     # --- input ---
     ParamSpec("cameras", "str_list", [], "camera names; empty: one camera with topics image, "
               "camera_info, mask, ... relative to the node namespace; [front, left]: "
