@@ -69,20 +69,12 @@ def with_frame_id(header: Any, frame_id: str) -> Any:
     return type(header)(stamp=header.stamp, frame_id=frame_id)
 
 
-def _int8_field(values: np.ndarray[Any, Any], rosbags: bool) -> Any:
-    data = np.ascontiguousarray(values, dtype=np.int8).reshape(-1)
+def _array_field(values: np.ndarray[Any, Any], typecode: str, rosbags: bool) -> Any:
+    """A message array field: a numpy copy for rosbags, ``array.array(typecode)`` for rclpy."""
+    data = np.ascontiguousarray(values, dtype={"b": np.int8, "f": np.float32}[typecode])
     if rosbags:
-        return data.copy()
-    out = array.array("b")
-    out.frombytes(data.tobytes())
-    return out
-
-
-def _float32_field(values: np.ndarray[Any, Any], rosbags: bool) -> Any:
-    data = np.ascontiguousarray(values, dtype=np.float32).reshape(-1)
-    if rosbags:
-        return data.copy()
-    out = array.array("f")
+        return data.reshape(-1).copy()
+    out = array.array(typecode)
     out.frombytes(data.tobytes())
     return out
 
@@ -106,7 +98,7 @@ def grid_msg(result: OccupancyResult, header: Any, config: OccupancyConfig,
     info = {"map_load_time": header.stamp, "resolution": float(config.resolution),
             "width": int(width), "height": int(height), "origin": origin}
     return _build(msg_cls, {"header": header, "info": info,
-                            "data": _int8_field(result.grid, rosbags)})
+                            "data": _array_field(result.grid, "b", rosbags)})
 
 
 def scan_msg(result: OccupancyResult, header: Any, config: OccupancyConfig,
@@ -136,7 +128,7 @@ def scan_msg(result: OccupancyResult, header: Any, config: OccupancyConfig,
         "scan_time": float(scan_time),
         "range_min": float(config.scan_range_min),
         "range_max": float(config.scan_range_max),
-        "ranges": _float32_field(result.ranges, rosbags),
-        "intensities": _float32_field(np.zeros(0, dtype=np.float32), rosbags),
+        "ranges": _array_field(result.ranges, "f", rosbags),
+        "intensities": _array_field(np.zeros(0, dtype=np.float32), "f", rosbags),
     }
     return _build(msg_cls, values)
