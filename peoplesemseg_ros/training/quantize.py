@@ -50,13 +50,17 @@ def _find_images(sources: Sequence[Path], limit: int) -> list[Path]:
 
 
 def calibration_batches(images: Sequence[Path], height: int, width: int, *,
-                        nchw_float: bool = False) -> Iterator[NDArray[np.generic]]:
-    """One letterboxed image per batch, in the model's input form."""
+                        nchw_float: bool = False, resize_mode: str = "letterbox",
+                        ) -> Iterator[NDArray[np.generic]]:
+    """One image per batch, resized as the node will (letterbox or stretch), in the
+    model's input form."""
     for path in images:
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
             raise OSError(f"cannot read calibration image {path}")
-        rgb = letterbox(np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.uint8), height, width)
+        full = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.uint8)
+        rgb = np.asarray(cv2.resize(full, (width, height), interpolation=cv2.INTER_LINEAR),
+                         np.uint8) if resize_mode == "stretch" else letterbox(full, height, width)
         if nchw_float:
             yield rgb.transpose(2, 0, 1)[None].astype(np.float32)
         else:
@@ -86,7 +90,9 @@ def quantize_int8(model: Path, out: Path, images: Sequence[Path], *,
     dims = [d.dim_value for d in inp.type.tensor_type.shape.dim]
     nchw = dims[1] == 3
     height, width = (dims[2], dims[3]) if nchw else (dims[1], dims[2])
-    batches = calibration_batches(images, height, width, nchw_float=nchw)
+    metadata = {p.key: p.value for p in proto.metadata_props}
+    batches = calibration_batches(images, height, width, nchw_float=nchw,
+                                  resize_mode=metadata.get("resize_mode", "letterbox"))
 
     class Reader(CalibrationDataReader):  # type: ignore[misc]
         def get_next(self) -> dict[str, NDArray[np.generic]] | None:
@@ -103,10 +109,17 @@ def quantize_int8(model: Path, out: Path, images: Sequence[Path], *,
             activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             per_channel=per_channel, calibrate_method=CalibrationMethod.MinMax,
-            op_types_to_quantize=["Conv", "MaxPool", "Add", "Concat", "Resize", "Relu"],
+            op_types_to_quantize=["Conv", "ConvTranspose", "MaxPool", "Add", "Mul", "Concat",
+                                  "Resize", "Relu", "Clip"],
             extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True},
         )
-        tmp_out.replace(out)
+        quantized = onnx.load(str(tmp_out))
+        del quantized.metadata_props[:]  # the float model's notes (resize_mode, family...)
+        for key, value in {**metadata, "variant": f"{metadata.get('variant', 'ids')} int8 "
+                           f"QDQ ({target})"}.items():
+            entry = quantized.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(quantized, str(out))
     return out
 
 
