@@ -76,9 +76,10 @@ def test_bench_node_under_load_alternating_rounds(
     for case in CASES:
         res = node["cases"][case]
         assert len(res["per_round"]) == 2, case  # measured in every round
+        assert res["rounds_without_samples"] < 2, case  # samples in at least one of them
         assert res["median_round_p90_ms"] >= res["median_round_p50_ms"] > 0
     ratios = node["ratios"]
-    assert len(ratios["node_ort_defaults_over_node_defaults_p50"]["per_round"]) == 2
+    assert 1 <= len(ratios["node_ort_defaults_over_node_defaults_p50"]["per_round"]) <= 2
     assert set(ratios["targets"]) == {"node_vs_ort_defaults_p50_ge_1.25",
                                       "node_vs_ort_defaults_p90_ge_1.25",
                                       "node_vs_bare_model_p50_ge_1.1"}
