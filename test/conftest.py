@@ -59,7 +59,8 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def logits_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The float-NCHW / logits variant, cut from the shipped embedded model (not shipped)."""
+    from peoplesemseg_ros.core.pipeline import embedded_model_path
     from peoplesemseg_ros.training.variants import logits_from_ids
 
-    embedded = REPO / "peoplesemseg_ros" / "models" / "peoplesemseg_shuffleseg.onnx"
+    embedded = embedded_model_path()
     return logits_from_ids(embedded, tmp_path_factory.mktemp("models") / "logits.onnx")

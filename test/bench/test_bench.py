@@ -22,9 +22,10 @@ from peoplesemseg_ros.bench import stats
 from peoplesemseg_ros.bench.frames import parse_input
 from peoplesemseg_ros.bench.machine import machine_info
 from peoplesemseg_ros.cli import main
+from peoplesemseg_ros.core.pipeline import EMBEDDED_MODEL_NAME
 
 REPO = Path(__file__).resolve().parents[2]
-EMBEDDED = REPO / "peoplesemseg_ros" / "models" / "peoplesemseg_shuffleseg.onnx"
+EMBEDDED = REPO / "peoplesemseg_ros" / "models" / EMBEDDED_MODEL_NAME
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,7 @@ from peoplesemseg_ros.core.backends.calibration import (
 )
 from peoplesemseg_ros.core.backends.onnx_io import onnx_model_io
 from peoplesemseg_ros.core.backends.tensorrt import tensorrt_available
+from peoplesemseg_ros.core.pipeline import EMBEDDED_MODEL_NAME
 
 MODELS = Path(__file__).resolve().parents[3] / "peoplesemseg_ros" / "models"
 H, W = 32, 48
@@ -138,7 +139,7 @@ def test_unreadable_image_is_an_error(tmp_path: Path) -> None:
 
 
 def test_onnx_model_io_of_the_shipped_models(logits_model: Path) -> None:
-    ids = onnx_model_io(MODELS / "peoplesemseg_shuffleseg.onnx")
+    ids = onnx_model_io(MODELS / EMBEDDED_MODEL_NAME)
     assert ids.layout is InputLayout.NHWC and ids.takes_uint8
     assert ids.output_kind is OutputKind.CLASS_IDS and (ids.height, ids.width) == (544, 960)
     logits = onnx_model_io(logits_model)
@@ -146,7 +147,7 @@ def test_onnx_model_io_of_the_shipped_models(logits_model: Path) -> None:
 
 
 def test_from_folder_reads_the_model(folder: Path) -> None:
-    batches = CalibrationBatches.from_folder(folder, MODELS / "peoplesemseg_shuffleseg.onnx", 2)
+    batches = CalibrationBatches.from_folder(folder, MODELS / EMBEDDED_MODEL_NAME, 2)
     assert batches.batch_shape == (2, 544, 960, 3)
     first = next(iter(batches))
     assert first.shape == (2, 544, 960, 3) and first.dtype == np.uint8

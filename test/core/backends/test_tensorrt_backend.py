@@ -52,9 +52,10 @@ from peoplesemseg_ros.core.backends.tensorrt import (
     trt_version_tuple,
 )
 from peoplesemseg_ros.core.backends.trt_runtime import _trt_module_problem
+from peoplesemseg_ros.core.pipeline import EMBEDDED_MODEL_NAME
 
 MODELS = Path(__file__).resolve().parents[3] / "peoplesemseg_ros" / "models"
-EMBEDDED = MODELS / "peoplesemseg_shuffleseg.onnx"
+EMBEDDED = MODELS / EMBEDDED_MODEL_NAME
 U8, F32, F16, I32, I64 = (np.dtype(t) for t in (np.uint8, np.float32, np.float16, np.int32,
                                                  np.int64))
 
