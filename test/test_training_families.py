@@ -201,7 +201,7 @@ def test_stretch_dataset_fills_the_frame_and_pastes_in_its_own_space(tmp_path: P
     for epoch in range(3):
         train.set_epoch(epoch)
         for index in range(2):
-            img, msk, weight = train[index]
-            assert img.shape == (3, 72, 128) and msk.shape == weight.shape == (72, 128)
+            timg, tmsk, weight = train[index]
+            assert timg.shape == (3, 72, 128) and tmsk.shape == weight.shape == (72, 128)
     with pytest.raises(ValueError, match="letterbox or stretch"):
         SegmentationDataset(samples, (72, 128), train=False, resize="crop")
