@@ -210,6 +210,16 @@ class _Normalize(nn.Module):
         return (x - self.mean) * self.inv_std
 
 
+def logits_at(model: nn.Module, x: Tensor, internal: tuple[int, int] | None) -> Tensor:
+    """``model(x)``; with ``internal`` run at that size and resize the logits back."""
+    if internal is None or tuple(x.shape[-2:]) == internal:
+        out: Tensor = model(x)
+        return out
+    size = x.shape[-2:]
+    x = F.interpolate(x, size=internal, mode="bilinear", align_corners=False)
+    return F.interpolate(model(x), size=size, mode="bilinear", align_corners=False)
+
+
 class DeployWrapper(nn.Module):
     """uint8 RGB NHWC [N,H,W,3] -> uint8 class ids [N,H,W] (the embedded contract).
 
@@ -226,14 +236,8 @@ class DeployWrapper(nn.Module):
         self.internal = internal
 
     def forward(self, image: Tensor) -> Tensor:
-        x = self.norm(image.permute(0, 3, 1, 2).float())
-        if self.internal is not None and tuple(x.shape[-2:]) != self.internal:
-            size = x.shape[-2:]
-            x = F.interpolate(x, size=self.internal, mode="bilinear", align_corners=False)
-            logits = F.interpolate(self.model(x), size=size, mode="bilinear",
-                                   align_corners=False)
-        else:
-            logits = self.model(x)
+        logits = logits_at(self.model, self.norm(image.permute(0, 3, 1, 2).float()),
+                           self.internal)
         # class map as logit1 > logit0 (no softmax, no full argmax needed for 2 classes)
         person = logits[:, 1] > logits[:, 0]
         ids: Tensor = person.to(torch.uint8)
@@ -250,10 +254,4 @@ class LogitsWrapper(nn.Module):
         self.internal = internal
 
     def forward(self, image: Tensor) -> Tensor:
-        x = self.norm(image)
-        if self.internal is not None and tuple(x.shape[-2:]) != self.internal:
-            size = x.shape[-2:]
-            x = F.interpolate(x, size=self.internal, mode="bilinear", align_corners=False)
-            return F.interpolate(self.model(x), size=size, mode="bilinear", align_corners=False)
-        out: Tensor = self.model(x)
-        return out
+        return logits_at(self.model, self.norm(image), self.internal)
