@@ -1,4 +1,4 @@
-"""OccupancyResult -> nav_msgs/OccupancyGrid and sensor_msgs/LaserScan (no node code).
+"""OccupancyResult -> OccupancyGrid, LaserScan and PointCloud2 messages (no node code).
 
 The message classes are injectable: by default the rclpy classes
 (``nav_msgs.msg.OccupancyGrid``, ``sensor_msgs.msg.LaserScan``, imported on
@@ -26,7 +26,11 @@ import numpy as np
 
 from peoplesemseg_ros.occupancy.mapper import OccupancyConfig, OccupancyResult
 
-__all__ = ["grid_msg", "scan_msg", "with_frame_id"]
+__all__ = ["CLOUD_FIELDS", "cloud_msg", "grid_msg", "scan_msg", "with_frame_id"]
+
+# people_cloud point layout: float32 x, y, z, little endian, no padding.
+CLOUD_FIELDS = ("x", "y", "z")
+_FLOAT32 = 7  # sensor_msgs/PointField.FLOAT32
 
 
 def _is_rosbags(cls: type) -> bool:
@@ -42,6 +46,19 @@ def _field_type(cls: type, name: str) -> type:
             if isinstance(found, type):
                 return found
             raise TypeError(f"cannot resolve the type {f.type!r} of {cls.__name__}.{name}")
+    raise TypeError(f"{cls.__name__} has no field {name!r}")
+
+
+def _list_item_type(cls: type, name: str) -> type:
+    """The element class of a rosbags ``list[...]`` field (e.g. PointCloud2.fields)."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            inner = str(f.type).removeprefix("list[").removesuffix("]")
+            found = getattr(sys.modules[cls.__module__], inner, None)
+            if isinstance(found, type):
+                return found
+            raise TypeError(f"cannot resolve the element type {f.type!r} of "
+                            f"{cls.__name__}.{name}")
     raise TypeError(f"{cls.__name__} has no field {name!r}")
 
 
@@ -132,3 +149,34 @@ def scan_msg(result: OccupancyResult, header: Any, config: OccupancyConfig,
         "intensities": _array_field(np.zeros(0, dtype=np.float32), "f", rosbags),
     }
     return _build(msg_cls, values)
+
+
+def cloud_msg(points: np.ndarray[Any, Any], header: Any, msg_cls: type | None = None, *,
+              frame_id: str | None = None) -> Any:
+    """sensor_msgs/PointCloud2 of Nx3 ``points`` (float32 x, y, z; unordered, height 1).
+
+    An empty ``points`` gives a valid empty cloud (width 0): consumers that clear
+    on an empty cloud see that nobody is there.
+    """
+    if msg_cls is None:
+        from sensor_msgs.msg import PointCloud2
+
+        msg_cls = PointCloud2
+    rosbags = _is_rosbags(msg_cls)
+    if frame_id is not None:
+        header = with_frame_id(header, frame_id)
+    pts = np.ascontiguousarray(points, dtype="<f4").reshape(-1, 3)
+    if rosbags:
+        field_cls: Any = _list_item_type(msg_cls, "fields")
+        data: Any = np.frombuffer(pts.tobytes(), dtype=np.uint8).copy()
+    else:
+        from sensor_msgs.msg import PointField
+
+        field_cls = PointField
+        data = pts.tobytes()
+    fields = [field_cls(name=name, offset=4 * i, datatype=_FLOAT32, count=1)
+              for i, name in enumerate(CLOUD_FIELDS)]
+    n = int(pts.shape[0])
+    return _build(msg_cls, {"header": header, "height": 1, "width": n, "fields": fields,
+                            "is_bigendian": False, "point_step": 12, "row_step": 12 * n,
+                            "data": data, "is_dense": True})
