@@ -5,7 +5,7 @@ message (raw CDR copy, never deserialized) plus, for each processed image topic
 with camera namespace ``ns`` (see :func:`~peoplesemseg_ros.bag.io.camera_namespace`):
 ``ns/mask`` (mono8), ``ns/overlay`` (rgb8, with ``overlay=True``) and, once a
 CameraInfo on ``ns/camera_info`` has been seen and occupancy is configured,
-``ns/person_occupancy`` and ``ns/people_scan``. Every output carries the input
+``ns/person_occupancy``, ``ns/people_scan`` and ``ns/people_cloud``. Every output carries the input
 image's header (stamp, frame_id; occupancy outputs the base frame) and bag timestamp.
 
 Bad frames (CDR that does not deserialize, unknown encoding, corrupt JPEG, wrong
@@ -71,7 +71,7 @@ __all__ = [
 LOG = logging.getLogger("peoplesemseg.bag")
 STATUS_KEY: Final = "peoplesemseg.status"
 MAX_LISTED_BAD: Final = 20
-OUTPUT_NAMES: Final = ("mask", "overlay", "person_occupancy", "people_scan")
+OUTPUT_NAMES: Final = ("mask", "overlay", "person_occupancy", "people_scan", "people_cloud")
 _IMAGE = "sensor_msgs/msg/Image"
 
 

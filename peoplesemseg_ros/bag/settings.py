@@ -35,10 +35,11 @@ __all__ = ["OccupancyOutputs", "Settings", "load_settings"]
 LOG = logging.getLogger("peoplesemseg.bag")
 GRID_TYPE = "nav_msgs/msg/OccupancyGrid"
 SCAN_TYPE = "sensor_msgs/msg/LaserScan"
+CLOUD_TYPE = "sensor_msgs/msg/PointCloud2"
 
 
 class OccupancyOutputs:
-    """``person_occupancy`` and ``people_scan`` of one camera (see :class:`CameraOutputs`).
+    """``person_occupancy``, ``people_scan``, ``people_cloud`` of one camera (CameraOutputs).
 
     A bag adapter around the node's own :class:`OccupancyStage` (rosbags message
     classes instead of rclpy's), so a processed bag holds exactly what the robot
@@ -50,7 +51,8 @@ class OccupancyOutputs:
         self.node = node
         types = typestore().types
         self._warned: set[str] = set()
-        self.stage = OccupancyStage(label, self._warn, types[GRID_TYPE], types[SCAN_TYPE])
+        self.stage = OccupancyStage(label, self._warn, types[GRID_TYPE], types[SCAN_TYPE],
+                                    types[CLOUD_TYPE])
 
     def _warn(self, text: str, throttled: bool) -> None:
         if throttled and text in self._warned:
@@ -64,6 +66,8 @@ class OccupancyOutputs:
             out["person_occupancy"] = GRID_TYPE
         if self.node.publish_scan:
             out["people_scan"] = SCAN_TYPE
+        if self.node.publish_cloud:
+            out["people_cloud"] = CLOUD_TYPE
         return out
 
     def on_camera_info(self, msg: Any) -> None:
@@ -71,13 +75,10 @@ class OccupancyOutputs:
         self.stage.set_info(msg)
 
     def outputs(self, mask: NDArray[np.uint8], header: Any) -> dict[str, Any]:
-        grid, scan = self.stage.messages(mask, header, self.pose, self.node)
-        out: dict[str, Any] = {}
-        if grid is not None:
-            out["person_occupancy"] = grid
-        if scan is not None:
-            out["people_scan"] = scan
-        return out
+        msgs = self.stage.messages(mask, header, self.pose, self.node)
+        named = {"person_occupancy": msgs.grid, "people_scan": msgs.scan,
+                 "people_cloud": msgs.cloud}
+        return {name: msg for name, msg in named.items() if msg is not None}
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ class Settings:
 
     def occupancy_factory(self) -> Callable[[ImageTopic], CameraOutputs | None] | None:
         cfg = self.node
-        if not (cfg.publish_occupancy or cfg.publish_scan):
+        if not (cfg.publish_occupancy or cfg.publish_scan or cfg.publish_cloud):
             return None
 
         def make(topic: ImageTopic) -> CameraOutputs:

@@ -1,7 +1,7 @@
-"""The one occupancy stage: mask + latest CameraInfo -> OccupancyGrid and LaserScan.
+"""The one occupancy stage: mask + latest CameraInfo -> OccupancyGrid, LaserScan, PointCloud2.
 
 Used by the live node (rclpy messages) and by ``peoplesemseg bag process`` (rosbags
-messages: pass their classes as ``grid_cls`` / ``scan_cls``), so a replayed bag gets
+messages: pass their classes as ``grid_cls`` / ``scan_cls`` / ``cloud_cls``), so a replayed bag gets
 exactly the robot's answer.
 
 One :class:`OccupancyStage` per camera keeps the newest CameraInfo and an
@@ -19,23 +19,32 @@ costs a quarter of the time. ``min_person_height_px`` stays in camera pixels.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
+from peoplesemseg_ros.occupancy.cloud import CloudConfig, column_points
 from peoplesemseg_ros.occupancy.mapper import (
     CameraModel,
     CameraPose,
     OccupancyConfig,
     OccupancyMapper,
 )
-from peoplesemseg_ros.occupancy.msgs import grid_msg, scan_msg
+from peoplesemseg_ros.occupancy.msgs import cloud_msg, grid_msg, scan_msg
 from peoplesemseg_ros.params import NodeConfig
 
-__all__ = ["MAX_MASK_WIDTH", "OccupancyStage", "Warn"]
+__all__ = ["MAX_MASK_WIDTH", "OccupancyMessages", "OccupancyStage", "Warn"]
 
 MAX_MASK_WIDTH = 960  # the model's input width
 
 # warn(text, throttled): throttled warnings may repeat every frame and are rate-limited
 Warn = Callable[[str, bool], None]
+
+
+class OccupancyMessages(NamedTuple):
+    """One frame's messages; None where switched off or not possible (yet)."""
+
+    grid: Any = None  # nav_msgs/OccupancyGrid -> person_occupancy
+    scan: Any = None  # sensor_msgs/LaserScan -> people_scan
+    cloud: Any = None  # sensor_msgs/PointCloud2 -> people_cloud
 
 
 def _info_key(info: Any) -> tuple[Any, ...]:
@@ -51,11 +60,12 @@ class OccupancyStage:
     :meth:`messages` from the worker for every published mask."""
 
     def __init__(self, label: str, warn: Warn, grid_cls: type | None = None,
-                 scan_cls: type | None = None) -> None:
+                 scan_cls: type | None = None, cloud_cls: type | None = None) -> None:
         self.label = label  # for messages: the camera_info topic
         self._warn = warn
         self._grid_cls = grid_cls  # None: the rclpy message classes
         self._scan_cls = scan_cls
+        self._cloud_cls = cloud_cls
         self._info: Any = None
         self._warned_no_info = False
         self._mapper: OccupancyMapper | None = None
@@ -85,27 +95,31 @@ class OccupancyStage:
         return self._mapper
 
     def messages(self, mask: Any, header: Any, pose: tuple[float, ...], cfg: NodeConfig,
-                 ) -> tuple[Any, Any]:
-        """Grid and scan for ``mask`` (None where switched off or not possible yet).
+                 ) -> OccupancyMessages:
+        """Grid, scan and cloud for ``mask`` (None where switched off or not possible yet).
 
         ``header`` is the image's: the outputs keep its stamp, in ``cfg.base_frame``.
         """
-        if not (cfg.publish_occupancy or cfg.publish_scan):
-            return None, None
+        if not (cfg.publish_occupancy or cfg.publish_scan or cfg.publish_cloud):
+            return OccupancyMessages()
         if self._info is None:
             if not self._warned_no_info:
                 self._warned_no_info = True
                 self._warn(f"no CameraInfo on {self.label} yet: publishing masks but no "
-                           "occupancy / scan", False)
-            return None, None
+                           "occupancy / scan / cloud", False)
+            return OccupancyMessages()
         step = -(-mask.shape[1] // MAX_MASK_WIDTH)  # ceil
         mapper = self._mapper_for(pose, cfg, step)
         if mapper is None:
-            return None, None
+            return OccupancyMessages()
         result = mapper.process(mask[::step, ::step] if step > 1 else mask)
         base = cfg.base_frame
         grid = (grid_msg(result, header, mapper.config, self._grid_cls, frame_id=base)
                 if cfg.publish_occupancy else None)
         scan = (scan_msg(result, header, mapper.config, self._scan_cls, frame_id=base)
                 if cfg.publish_scan else None)
-        return grid, scan
+        cloud = None
+        if cfg.publish_cloud:
+            points = column_points(result.foot_points, CloudConfig(**cfg.cloud_kwargs()))
+            cloud = cloud_msg(points, header, self._cloud_cls, frame_id=base)
+        return OccupancyMessages(grid, scan, cloud)

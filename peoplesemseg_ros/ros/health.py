@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from peoplesemseg_ros.ros.diagnostics import Snapshot
 
-__all__ = ["ERROR", "OK", "WARN", "Health", "evaluate"]
+__all__ = ["ERROR", "OK", "WARN", "Health", "evaluate", "load_error"]
 
 OK: Final = 0
 WARN: Final = 1
@@ -64,3 +64,10 @@ def evaluate(*, state: str, last_error: str, failures: int, failure_message: str
     if warns:
         return Health(WARN, "; ".join([*warns, counts]))
     return Health(OK, counts)
+
+
+def load_error(exc: Exception, cfg: Any) -> str:
+    """``Type: message`` of a model load failure, naming the model file when it does not."""
+    text = f"{type(exc).__name__}: {exc}"
+    model = cfg.model_path or "the embedded model"
+    return text if (cfg.model_path and cfg.model_path in text) else f"{text} [model_path: {model}]"

@@ -3,10 +3,10 @@
 Thin glue around :class:`peoplesemseg_ros.core.pipeline.Pipeline` (the same code path
 as ``peoplesemseg infer`` and ``peoplesemseg bag process``). Per camera it
 subscribes ``image`` (or ``image/compressed``) and ``camera_info`` and publishes
-``mask``, ``overlay`` (only while subscribed), ``person_occupancy`` and
-``people_scan``; ``/diagnostics`` at 1 Hz. One worker thread runs the newest
-frame of every camera, batched (up to ``max_batch``, waiting at most
-``batch_window_ms``). See docs/node.md.
+``mask``, ``overlay`` (only while subscribed), ``person_occupancy``,
+``people_scan`` and ``people_cloud``; ``/diagnostics`` at 1 Hz (steady clock: also
+under ``use_sim_time`` without /clock); all take ``qos_overrides.*``. One worker
+thread runs the newest frame of every camera, batched. See docs/node.md.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from nav_msgs.msg import OccupancyGrid
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock
+from rclpy.clock_type import ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.signals import SignalHandlerOptions
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from peoplesemseg_ros import params
 from peoplesemseg_ros.core.images import (
@@ -38,20 +39,23 @@ from peoplesemseg_ros.core.images import (
     rgb_to_image_fields,
 )
 from peoplesemseg_ros.core.pipeline import Pipeline
+from peoplesemseg_ros.occupancy.pose_source import PoseResolver
 from peoplesemseg_ros.occupancy.stage import OccupancyStage
 from peoplesemseg_ros.ros import health
 from peoplesemseg_ros.ros.camera import (
+    OVERRIDABLE,
     CameraPublishers,
     CameraState,
     input_qos,
     now,
-    output_qos,
     topic,
 )
 from peoplesemseg_ros.ros.diagnostics import NodeStats, to_status
 from peoplesemseg_ros.ros.mailbox import Frame, Mailbox, Put
+from peoplesemseg_ros.ros.occupancy_out import OccupancyOutput, pose_info, pose_resolver
 from peoplesemseg_ros.ros.parameters import current_values, declare_parameters
 from peoplesemseg_ros.ros.scheduler import BatchScheduler
+from peoplesemseg_ros.ros.tf import Tf2Source
 
 __all__ = ["PeopleSegNode", "main"]
 
@@ -80,8 +84,12 @@ class PeopleSegNode(LifecycleNode):
         self._last_rx: dict[str, float] = {}  # camera -> time of its newest image (or activate)
         self._failures = 0  # inference batches failed in a row
         self._failure_msg = ""
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._diag_timer = self.create_timer(1.0, self._publish_diagnostics)
+        self._tf: Tf2Source | None = None
+        self._poses = PoseResolver("parameters", None)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10,
+                                               qos_overriding_options=OVERRIDABLE)
+        self._diag_timer = self.create_timer(1.0, self._publish_diagnostics,
+                                             clock=Clock(clock_type=ClockType.STEADY_TIME))
         if self.config.autostart and \
                 self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
             self.trigger_activate()
@@ -92,7 +100,7 @@ class PeopleSegNode(LifecycleNode):
         try:
             self.pipeline = Pipeline(cfg.pipeline_config())
         except Exception as exc:  # any load failure leaves the node unconfigured, retryable
-            self.last_error = _load_error(exc, cfg)
+            self.last_error = health.load_error(exc, cfg)
             self.get_logger().error(f"configure failed, staying unconfigured: {self.last_error}")
             return TransitionCallbackReturn.FAILURE
         self.last_error = ""
@@ -100,16 +108,14 @@ class PeopleSegNode(LifecycleNode):
         self.get_logger().info(
             f"model {p.model_id} on {p.backend_name} ({p.backend_reason}); {p.io_description}; "
             f"preprocessing {p.spec.name}, {cfg.resize_mode}")
-        qos = output_qos(cfg)
-        poses = cfg.camera_poses()
+        poses, log = cfg.camera_poses(), self.get_logger().info
+        self._poses, self._tf = pose_resolver(self, cfg, lambda: self.config.tf_timeout, log)
         for name in cfg.camera_names:
-            pubs = CameraPublishers(
-                mask=self.create_publisher(Image, topic(name, "mask"), qos),
-                overlay=self.create_publisher(Image, topic(name, "overlay"), qos),
-                grid=self.create_publisher(OccupancyGrid, topic(name, "person_occupancy"), qos),
-                scan=self.create_publisher(LaserScan, topic(name, "people_scan"), qos))
+            pubs = CameraPublishers.create(self, name, cfg)
             stage = OccupancyStage(topic(name, "camera_info"), self._warn)
-            self.cameras[name] = CameraState(name, Mailbox(self._cond), poses[name], stage, pubs)
+            output = OccupancyOutput(name, stage, self._poses, pubs, log)
+            self.cameras[name] = CameraState(name, Mailbox(self._cond), poses[name], stage, pubs,
+                                             output)
         self.state_label = "inactive"
         return TransitionCallbackReturn.SUCCESS
 
@@ -119,23 +125,24 @@ class PeopleSegNode(LifecycleNode):
             try:
                 self.pipeline = Pipeline(cfg.pipeline_config())
             except Exception as exc:  # the node stays inactive; activate can be retried
-                self.last_error = _load_error(exc, cfg)
+                self.last_error = health.load_error(exc, cfg)
                 self.get_logger().error(f"activate failed, staying inactive: {self.last_error}")
                 return TransitionCallbackReturn.FAILURE
             self.last_error = ""
-        qos = input_qos(cfg)
         compressed = cfg.input_transport == "compressed"
         for name, cam in self.cameras.items():
             if compressed:
                 cam.subs.append(self.create_subscription(
                     CompressedImage, topic(name, "image/compressed"),
-                    lambda m, c=cam: self._on_image(c, m), qos))
+                    lambda m, c=cam: self._on_image(c, m), input_qos(cfg),
+                    qos_overriding_options=OVERRIDABLE))
             else:
                 cam.subs.append(self.create_subscription(
-                    Image, topic(name, "image"), lambda m, c=cam: self._on_image(c, m), qos))
+                    Image, topic(name, "image"), lambda m, c=cam: self._on_image(c, m),
+                    input_qos(cfg), qos_overriding_options=OVERRIDABLE))
             cam.subs.append(self.create_subscription(
                 CameraInfo, topic(name, "camera_info"), lambda m, c=cam: self._on_info(c, m),
-                qos))
+                input_qos(cfg), qos_overriding_options=OVERRIDABLE))
         self._stop.clear()
         self._last_rx = dict.fromkeys(self.cameras, now())
         self._failures = 0
@@ -191,6 +198,9 @@ class PeopleSegNode(LifecycleNode):
             for pub in cam.pubs.all():
                 self.destroy_publisher(pub)
         self.cameras.clear()
+        if self._tf is not None:
+            self._tf.close()
+            self._tf = None
         self._close_pipeline()
 
     def close(self) -> None:
@@ -306,12 +316,7 @@ class PeopleSegNode(LifecycleNode):
                     pipe.overlay(rgb, mask, cfg.overlay_alpha))))
                 self.stats.add_latency("overlay", now() - t)
             t = now()
-            grid, scan = cam.occupancy.messages(mask, header, cam.pose, cfg)
-            if grid is not None:
-                cam.pubs.grid.publish(grid)
-            if scan is not None:
-                cam.pubs.scan.publish(scan)
-            if grid is not None or scan is not None:
+            if cam.output.publish(mask, header, cam.pose, cfg):
                 self.stats.add_latency("occupancy", now() - t)
             self.stats.add(cam.name, published=1)
             self.stats.add_latency("total", now() - frame.received)
@@ -334,19 +339,13 @@ class PeopleSegNode(LifecycleNode):
             input_timeout=cfg.input_timeout, min_output_ratio=cfg.min_output_ratio,
             max_consecutive_failures=cfg.max_consecutive_failures, max_rate_hz=cfg.max_rate_hz)
         info["consecutive_failures"] = str(self._failures)
+        info.update(pose_info(self._poses, [c.output for c in self.cameras.values()]))
         lvl, message = verdict.level, verdict.message
         arr = DiagnosticArray()
         arr.header.stamp = self.get_clock().now().to_msg()
         arr.status = [to_status(f"{self.get_name()}: people segmentation",
                                 self.get_fully_qualified_name(), snap, info, lvl, message)]
         self._diag_pub.publish(arr)
-
-
-def _load_error(exc: Exception, cfg: params.NodeConfig) -> str:
-    """``Type: message``, naming the model file when the message does not."""
-    text = f"{type(exc).__name__}: {exc}"
-    model = cfg.model_path or "the embedded model"
-    return text if (cfg.model_path and cfg.model_path in text) else f"{text} [model_path: {model}]"
 
 
 def main(args: Sequence[str] | None = None) -> int:

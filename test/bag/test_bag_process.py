@@ -195,6 +195,7 @@ PARAMS = """\
 
 def test_occupancy_and_scan_from_the_params_file(tmp_path: Path, model: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from peoplesemseg_ros.occupancy.cloud import CloudConfig, column_points
     from peoplesemseg_ros.occupancy.mapper import (
         CameraModel,
         CameraPose,
@@ -211,16 +212,22 @@ def test_occupancy_and_scan_from_the_params_file(tmp_path: Path, model: Path,
     out = _by_topic(read_bag(tmp_path / "out"))
     # /left has no camera_info: no occupancy for it; /front gets one grid and scan per frame.
     assert "/left/person_occupancy" not in out and "/left/people_scan" not in out
+    assert "/left/people_cloud" not in out
     grids, scans = out["/front/person_occupancy"], out["/front/people_scan"]
-    assert len(grids) == len(scans) == FRAMES
+    clouds = out["/front/people_cloud"]
+    assert len(grids) == len(scans) == len(clouds) == FRAMES
     cfg = load_params_file(params)
     info = deserialize(out["/front/camera_info"][0])
     occ = OccupancyConfig(**cfg.occupancy_kwargs())
     mapper = OccupancyMapper(CameraModel.from_camera_info(info),
                              CameraPose(0.2, 0.0, 1.2, 0.0, 0.35, 0.0), occ)
-    for mask_m, grid_m, scan_m, img_m in zip(out["/front/mask"], grids, scans,
-                                              out["/front/image"], strict=True):
-        assert grid_m.timestamp == scan_m.timestamp == img_m.timestamp
+    cloud_cfg = CloudConfig(**cfg.cloud_kwargs())
+    for mask_m, grid_m, scan_m, cloud_m, img_m in zip(out["/front/mask"], grids, scans, clouds,
+                                                      out["/front/image"], strict=True):
+        assert grid_m.timestamp == scan_m.timestamp == cloud_m.timestamp == img_m.timestamp
+        cloud = deserialize(cloud_m)
+        assert cloud.header.frame_id == "robot_base" and stamp_ns(cloud) == stamp_ns(
+            deserialize(img_m))
         grid, scan, mask = deserialize(grid_m), deserialize(scan_m), deserialize(mask_m)
         assert stamp_ns(grid) == stamp_ns(scan) == stamp_ns(deserialize(img_m))
         assert grid.header.frame_id == scan.header.frame_id == "robot_base"
@@ -229,11 +236,14 @@ def test_occupancy_and_scan_from_the_params_file(tmp_path: Path, model: Path,
         expected = mapper.process(np.asarray(mask.data).reshape(mask.height, mask.width))
         assert np.array_equal(np.asarray(grid.data), expected.grid.reshape(-1))
         assert np.array_equal(np.asarray(scan.ranges), expected.ranges)
+        xyz = np.frombuffer(bytes(np.asarray(cloud.data, np.uint8)), "<f4").reshape(-1, 3)
+        assert np.array_equal(xyz, column_points(expected.foot_points, cloud_cfg))
+        assert cloud.width == len(xyz) > 0
         assert (np.asarray(grid.data) == 100).any()  # the red "person" stands on the floor
         assert np.isfinite(np.asarray(scan.ranges)).any()
     # --no-occupancy leaves them out.
     _process(capsys, model, src, tmp_path / "plain", "--params", str(params), "--no-occupancy")
-    assert not any(m.topic.endswith(("person_occupancy", "people_scan"))
+    assert not any(m.topic.endswith(("person_occupancy", "people_scan", "people_cloud"))
                    for m in read_bag(tmp_path / "plain"))
 
 

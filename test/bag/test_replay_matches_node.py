@@ -3,9 +3,9 @@
 One synthetic 1920x1080 frame with three people (vertical cylinders painted red, the
 tiny "red pixels are people" model) and its CameraInfo go once to the live node over
 real DDS and once, in a real rosbag2, through ``peoplesemseg bag process`` with the
-same parameters. The person_occupancy grids and people_scan scans must be identical,
-to the cell and to the bit. (Before the two shared one occupancy stage, the bag's grid
-marked 2,455 cells where the node marked 753.)
+same parameters. The person_occupancy grids, people_scan scans and people_cloud clouds
+must be identical, to the cell and to the bit. (Before the two shared one occupancy
+stage, the bag's grid marked 2,455 cells where the node marked 753.)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 from bag_helpers import STORE, BagMsg, T, deserialize, read_bag, write_bag
 from nav_msgs.msg import OccupancyGrid
 from ros_helpers import Client, make_image, node_process, wait_for
-from sensor_msgs.msg import CameraInfo, LaserScan
+from sensor_msgs.msg import CameraInfo, LaserScan, PointCloud2
 from tiny_models import RED, make_model
 
 from peoplesemseg_ros import cli
@@ -74,17 +74,19 @@ def client() -> Iterator[Client]:
 
 @pytest.fixture(scope="module")
 def node_outputs(tmp_path_factory: pytest.TempPathFactory, model: Path, client: Client,
-                 ) -> tuple[OccupancyGrid, LaserScan]:
+                 ) -> tuple[OccupancyGrid, LaserScan, PointCloud2]:
     tmp = tmp_path_factory.mktemp("parity_node")
     proc: subprocess.Popen[bytes]
     with node_process(tmp, f"model_path:={model}", "backend:=onnxruntime",
                       "qos.reliability:=reliable", *NODE_PARAMS,
                       remaps=("image:=/par/image", "camera_info:=/par/camera_info",
                               "person_occupancy:=/par/person_occupancy",
-                              "people_scan:=/par/people_scan"),
+                              "people_scan:=/par/people_scan",
+                              "people_cloud:=/par/people_cloud"),
                       name="seg_parity") as proc:
         client.subscribe("/par/person_occupancy", OccupancyGrid)
         client.subscribe("/par/people_scan", LaserScan)
+        client.subscribe("/par/people_cloud", PointCloud2)
         image_pub = client.publisher("/par/image")
         info_pub = client.publisher("/par/camera_info", CameraInfo)
         wait_for(lambda: image_pub.get_subscription_count() > 0
@@ -100,10 +102,12 @@ def node_outputs(tmp_path_factory: pytest.TempPathFactory, model: Path, client: 
 
         def got(topic: str) -> list[Any]:
             return [m for m in client.messages(topic) if m.header.stamp.sec == STAMP_SEC]
-        wait_for(lambda: bool(got("/par/person_occupancy") and got("/par/people_scan")), 60,
-                 "the node's grid and scan", every=publish)
+        wait_for(lambda: bool(got("/par/person_occupancy") and got("/par/people_scan")
+                              and got("/par/people_cloud")), 60,
+                 "the node's grid, scan and cloud", every=publish)
     assert proc.returncode == 0, proc.log_path.read_text()  # type: ignore[attr-defined]
-    return got("/par/person_occupancy")[0], got("/par/people_scan")[0]
+    return (got("/par/person_occupancy")[0], got("/par/people_scan")[0],
+            got("/par/people_cloud")[0])
 
 
 def _bag_header() -> Any:
@@ -130,7 +134,7 @@ def _bag_frame(path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bag_outputs(tmp_path_factory: pytest.TempPathFactory, model: Path) -> tuple[Any, Any]:
+def bag_outputs(tmp_path_factory: pytest.TempPathFactory, model: Path) -> tuple[Any, Any, Any]:
     tmp = tmp_path_factory.mktemp("parity_bag")
     (tmp / "params.yaml").write_text(PARAMS_YAML)
     src = _bag_frame(tmp / "in")
@@ -139,11 +143,12 @@ def bag_outputs(tmp_path_factory: pytest.TempPathFactory, model: Path) -> tuple[
                           "--no-progress"])
     assert code == 0
     out = {m.topic: m for m in read_bag(tmp / "out")}
-    return deserialize(out["/par/person_occupancy"]), deserialize(out["/par/people_scan"])
+    return (deserialize(out["/par/person_occupancy"]), deserialize(out["/par/people_scan"]),
+            deserialize(out["/par/people_cloud"]))
 
 
 def test_bag_process_grid_is_the_live_nodes_grid(
-        node_outputs: tuple[OccupancyGrid, LaserScan], bag_outputs: tuple[Any, Any]) -> None:
+        node_outputs: tuple[Any, ...], bag_outputs: tuple[Any, ...]) -> None:
     live, bag = node_outputs[0], bag_outputs[0]
     cells = np.asarray(live.data, np.int8)
     assert (cells == PERSON).sum() > 0  # people were seen: the comparison is not empty
@@ -158,7 +163,7 @@ def test_bag_process_grid_is_the_live_nodes_grid(
 
 
 def test_bag_process_scan_is_the_live_nodes_scan(
-        node_outputs: tuple[OccupancyGrid, LaserScan], bag_outputs: tuple[Any, Any]) -> None:
+        node_outputs: tuple[Any, ...], bag_outputs: tuple[Any, ...]) -> None:
     live, bag = node_outputs[1], bag_outputs[1]
     ranges = np.asarray(live.ranges, np.float32)
     assert np.isfinite(ranges).sum() > 0  # people in the scan
@@ -166,3 +171,16 @@ def test_bag_process_scan_is_the_live_nodes_scan(
     for field in ("angle_min", "angle_max", "angle_increment", "range_min", "range_max"):
         assert getattr(bag, field) == getattr(live, field), field
     assert bag.header.frame_id == live.header.frame_id == "base_footprint"
+
+
+def test_bag_process_cloud_is_the_live_nodes_cloud(
+        node_outputs: tuple[Any, ...], bag_outputs: tuple[Any, ...]) -> None:
+    live, bag = node_outputs[2], bag_outputs[2]
+    assert live.width > 0  # people in the cloud
+    assert bytes(np.asarray(bag.data, np.uint8)) == bytes(live.data)
+    for field in ("height", "width", "point_step", "row_step", "is_dense", "is_bigendian"):
+        assert getattr(bag, field) == getattr(live, field), field
+    assert [(f.name, f.offset, f.datatype) for f in bag.fields] == [
+        (f.name, f.offset, f.datatype) for f in live.fields]
+    assert bag.header.frame_id == live.header.frame_id == "base_footprint"
+    assert (bag.header.stamp.sec, bag.header.stamp.nanosec) == (STAMP_SEC, STAMP_NS)

@@ -1,4 +1,4 @@
-"""person_occupancy and people_scan from the live node over real DDS.
+"""person_occupancy, people_scan and people_cloud from the live node over real DDS.
 
 The camera image is a synthetic scene (people = vertical cylinders, painted red)
 and the model is the tiny "red pixels are people" ONNX graph, so the node's
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from nav_msgs.msg import OccupancyGrid
 from ros_helpers import Client, make_image, node_process, wait_for
-from sensor_msgs.msg import CameraInfo, Image, LaserScan
+from sensor_msgs.msg import CameraInfo, Image, LaserScan, PointCloud2
 from tiny_models import RED, make_model
 
 from peoplesemseg_ros.occupancy.camera_model import CameraModel, CameraPose
@@ -68,7 +68,8 @@ def node(tmp_path_factory: pytest.TempPathFactory, client: Client
                       f"occupancy.origin:=[{ORIGIN[0]}, {ORIGIN[1]}]",
                       remaps=("image:=/occ/image", "camera_info:=/occ/camera_info",
                               "mask:=/occ/mask", "person_occupancy:=/occ/person_occupancy",
-                              "people_scan:=/occ/people_scan"),
+                              "people_scan:=/occ/people_scan",
+                              "people_cloud:=/occ/people_cloud"),
                       name="seg_occ") as proc:
         yield proc
     log = proc.log_path.read_text()  # type: ignore[attr-defined]
@@ -83,7 +84,7 @@ def _stamped(client: Client, topic: str, sec: int) -> list[Any]:
 def test_grid_and_scan_carry_the_image_stamp_base_frame_and_the_people(
         node: subprocess.Popen[bytes], client: Client) -> None:
     for t, cls in (("/occ/mask", Image), ("/occ/person_occupancy", OccupancyGrid),
-                   ("/occ/people_scan", LaserScan)):
+                   ("/occ/people_scan", LaserScan), ("/occ/people_cloud", PointCloud2)):
         client.subscribe(t, cls)
     image_pub = client.publisher("/occ/image")
     info_pub = client.publisher("/occ/camera_info", CameraInfo)
@@ -102,8 +103,9 @@ def test_grid_and_scan_carry_the_image_stamp_base_frame_and_the_people(
         info_pub.publish(_camera_info())
         image_pub.publish(frame)
     wait_for(lambda: bool(_stamped(client, "/occ/person_occupancy", 102)
-                          and _stamped(client, "/occ/people_scan", 102)),
-             30, "grid and scan stamped 102", every=publish)
+                          and _stamped(client, "/occ/people_scan", 102)
+                          and _stamped(client, "/occ/people_cloud", 102)),
+             30, "grid, scan and cloud stamped 102", every=publish)
     assert not _stamped(client, "/occ/person_occupancy", 101)
     assert not _stamped(client, "/occ/people_scan", 101)
 
@@ -132,9 +134,34 @@ def test_grid_and_scan_carry_the_image_stamp_base_frame_and_the_people(
         i = round((bearing - scan.angle_min) / scan.angle_increment)
         near = ranges[max(0, i - 10):i + 11]
         assert abs(float(near.min()) - (math.hypot(p.x, p.y) - p.radius)) <= RES, p
+    assert np.isposinf(ranges[~np.isfinite(ranges)]).all()  # +inf: Nav2 clears these beams
     assert np.isinf(ranges).sum() > len(ranges) // 2
+
+    cloud: PointCloud2 = _stamped(client, "/occ/people_cloud", 102)[0]
+    assert cloud.header.frame_id == "base_footprint" and cloud.header.stamp.nanosec == 42
+    assert [f.name for f in cloud.fields] == ["x", "y", "z"] and cloud.point_step == 12
+    xyz = np.frombuffer(bytes(cloud.data), "<f4").reshape(-1, 3)
+    assert len(xyz) == cloud.width > 0
+    np.testing.assert_allclose(np.unique(xyz[:, 2]), np.arange(1, 19) / 10, atol=1e-6)
+    for p in PEOPLE:  # every person has columns at their feet (the near side of the cylinder)
+        d = np.hypot(xyz[:, 0] - p.x, xyz[:, 1] - p.y)
+        assert (d <= p.radius + RES).sum() >= 18, p
+    for x, y, _ in xyz:  # and nothing is anywhere else
+        assert min(math.hypot(x - p.x, y - p.y) for p in PEOPLE) <= 0.3 + RES
     log = node.log_path.read_text()  # type: ignore[attr-defined]
     assert log.count("no CameraInfo") == 1
+    assert "camera pose from parameters" in log  # tf2_ros is not installed here: auto -> param
+
+    # Nobody in view: the scan is all +inf and the cloud empty, so consumers clear.
+    nobody = make_image(np.full((H, W, 3), 90, np.uint8), frame_id="front_camera_optical",
+                        sec=106)
+    wait_for(lambda: bool(_stamped(client, "/occ/people_cloud", 106)
+                          and _stamped(client, "/occ/people_scan", 106)), 30,
+             "scan and cloud stamped 106", every=lambda: image_pub.publish(nobody))
+    empty: PointCloud2 = _stamped(client, "/occ/people_cloud", 106)[0]
+    assert empty.width == 0 and len(empty.data) == 0 and len(empty.fields) == 3
+    clear = np.asarray(_stamped(client, "/occ/people_scan", 106)[0].ranges, np.float32)
+    assert np.isposinf(clear).all()
 
 
 def test_a_camera_pose_looking_at_the_sky_is_reported_and_maps_nothing(
