@@ -383,6 +383,7 @@ def main(args: Sequence[str] | None = None) -> int:
                 node.close()
                 executor.remove_node(node)
                 node.destroy_node()
+                executor.shutdown()  # its guard conditions go before the context does
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
