@@ -18,7 +18,7 @@ __all__ = ["kind", "render_markdown", "render_yaml"]
 
 _HEADER = """\
 # peoplesemseg node parameters: every one, with its default.
-# Generated from peoplesemseg_ros/params.py (python -m peoplesemseg_ros.params_doc yaml).
+# Generated from peoplesemseg_ros/params_schema.py (python -m peoplesemseg_ros.params_doc yaml).
 # Use: ros2 launch peoplesemseg_ros peoplesemseg.launch.py params_file:=<this file>
 #  or: peoplesemseg_node --ros-args --params-file <this file>
 # The offline tools read the same file (peoplesemseg bag process --params <this file>).

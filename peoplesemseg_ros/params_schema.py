@@ -79,7 +79,7 @@ SCHEMA: Final[tuple[ParamSpec, ...]] = (
               min=0, max=256),
     ParamSpec("intra_op_spinning", "bool", False, "ONNX Runtime threads spin-wait between "
               "inferences (its own default: true); false frees the cores: faster on a busy CPU"),
-    ParamSpec("max_batch", "int", 1, "most frames (from different cameras) run as one batch",
+    ParamSpec("max_batch", "int", 1, "most frames (of different cameras) run as one batch",
               min=1, max=32),
     # --- input ---
     ParamSpec("cameras", "str_list", [], "camera names; empty: one camera with topics image, "
