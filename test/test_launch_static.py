@@ -77,7 +77,7 @@ def test_the_node_action_runs_our_console_script(launch_tree: ast.Module) -> Non
     assert {"image", "camera_info"} <= remapped
 
 
-def test_rviz_config_shows_image_mask_overlay_grid_and_scan(repo_root: Path) -> None:
+def test_rviz_config_shows_image_mask_overlay_grid_scan_and_cloud(repo_root: Path) -> None:
     cfg = yaml.safe_load((repo_root / "config" / "peoplesemseg.rviz").read_text())
     displays = cfg["Visualization Manager"]["Displays"]
     by_topic = {d["Topic"]["Value"]: d["Class"] for d in displays if "Topic" in d}
@@ -86,6 +86,7 @@ def test_rviz_config_shows_image_mask_overlay_grid_and_scan(repo_root: Path) -> 
     assert by_topic["/camera/overlay"] == "rviz_default_plugins/Image"
     assert by_topic["/camera/person_occupancy"] == "rviz_default_plugins/Map"
     assert by_topic["/camera/people_scan"] == "rviz_default_plugins/LaserScan"
+    assert by_topic["/camera/people_cloud"] == "rviz_default_plugins/PointCloud2"
     assert cfg["Visualization Manager"]["Global Options"]["Fixed Frame"] == "base_link"
     for d in displays:
         assert d["Class"].startswith("rviz_default_plugins/")
