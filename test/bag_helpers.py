@@ -18,7 +18,7 @@ from peoplesemseg_ros import cli
 from peoplesemseg_ros.bag.io import STORAGES, typestore
 
 __all__ = ["BagMsg", "camera_info", "compressed", "frame_rgb", "raw_image", "read_bag",
-           "run_cli", "tiny_model", "write_bag"]
+           "run_cli", "tf_message", "tiny_model", "write_bag"]
 
 STORE = typestore()
 T = STORE.types
@@ -93,6 +93,19 @@ def camera_info(width: int, height: int, stamp_ns: int, frame_id: str) -> bytes:
         roi=T["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0,
                                                   do_rectify=False))
     return _ser(msg)
+
+
+def tf_message(stamp_ns: int, *edges: tuple[str, str, Sequence[float], Sequence[float]],
+               ) -> bytes:
+    """tf2_msgs/TFMessage: one TransformStamped per (parent, child, xyz, quaternion xyzw)."""
+    transforms = []
+    for parent, child, xyz, q in edges:
+        transforms.append(T["geometry_msgs/msg/TransformStamped"](
+            header=_header(stamp_ns, parent), child_frame_id=child,
+            transform=T["geometry_msgs/msg/Transform"](
+                translation=T["geometry_msgs/msg/Vector3"](x=xyz[0], y=xyz[1], z=xyz[2]),
+                rotation=T["geometry_msgs/msg/Quaternion"](x=q[0], y=q[1], z=q[2], w=q[3]))))
+    return _ser(T["tf2_msgs/msg/TFMessage"](transforms=transforms))
 
 
 def custom_thing(a: int) -> bytes:

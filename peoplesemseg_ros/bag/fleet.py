@@ -155,7 +155,7 @@ def run_job(pipeline: Pipeline, job: BagJob, options: FleetOptions,
     try:
         staging.parent.mkdir(parents=True, exist_ok=True)
         _discard(staging)  # what an earlier, interrupted run left
-        extra = options.settings.occupancy_factory() if options.occupancy else None
+        extra = options.settings.occupancy_factory(job.input) if options.occupancy else None
         summary = process_bag(job.input, staging, pipeline, options.process, extra, on_frame)
     except Exception as err:  # a bad bag (BagError) or anything else: this bag only
         reason = str(err) if isinstance(err, BagError) else f"{type(err).__name__}: {err}"

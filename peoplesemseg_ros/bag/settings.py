@@ -6,9 +6,12 @@ and turns it into the pipeline configuration and, per camera, the occupancy
 grid / people scan outputs computed by the node's own occupancy stage
 (:class:`~peoplesemseg_ros.occupancy.stage.OccupancyStage`).
 
-Camera pose: with the ``cameras`` parameter empty, ``camera_pose`` (6 values)
-applies to every camera in the bag; with camera names, the last component of a
-camera namespace picks the pose (``/robot/front/image`` -> ``front``).
+Camera pose: ``camera_pose_source`` as on the robot, with the bag's own ``/tf_static``
+and ``/tf`` as the TF (:mod:`peoplesemseg_ros.bag.tf`): ``auto`` takes each image's
+``base_frame <- header.frame_id`` from them when it is there, else the parameter. The
+``camera_pose`` parameter: with ``cameras`` empty its 6 values apply to every camera in
+the bag; with camera names, the last component of a camera namespace picks the pose
+(``/robot/front/image`` -> ``front``).
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from numpy.typing import NDArray
 
 from peoplesemseg_ros.bag.io import BagError, ImageTopic, typestore
 from peoplesemseg_ros.bag.process import CameraOutputs
+from peoplesemseg_ros.bag.tf import read_tf
 from peoplesemseg_ros.core.pipeline import PipelineConfig
 from peoplesemseg_ros.occupancy.camera_model import CameraModel, CameraPose
+from peoplesemseg_ros.occupancy.pose_source import PoseResolver
 from peoplesemseg_ros.occupancy.stage import OccupancyStage
 from peoplesemseg_ros.params import NodeConfig, ParameterError, validate
 from peoplesemseg_ros.params_file import load_params_file
@@ -46,9 +51,13 @@ class OccupancyOutputs:
     would have published for the same frames.
     """
 
-    def __init__(self, label: str, pose: CameraPose, node: NodeConfig) -> None:
+    def __init__(self, label: str, pose: CameraPose, node: NodeConfig,
+                 poses: PoseResolver | None = None, image_topic: str = "image") -> None:
+        self.image_topic = image_topic
         self.pose = (pose.x, pose.y, pose.z, pose.roll, pose.pitch, pose.yaw)
         self.node = node
+        self.poses = poses or PoseResolver("parameters", None)
+        self.pose_source = ""  # label of the last choice, logged when it changes
         types = typestore().types
         self._warned: set[str] = set()
         self.stage = OccupancyStage(label, self._warn, types[GRID_TYPE], types[SCAN_TYPE],
@@ -75,7 +84,15 @@ class OccupancyOutputs:
         self.stage.set_info(msg)
 
     def outputs(self, mask: NDArray[np.uint8], header: Any) -> dict[str, Any]:
-        msgs = self.stage.messages(mask, header, self.pose, self.node)
+        stamp = int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+        choice = self.poses.choose(self.image_topic, self.node.base_frame, header.frame_id,
+                                   stamp, self.pose)
+        if choice.label != self.pose_source:
+            self.pose_source = choice.label
+            LOG.info("%s: camera pose from %s", self.image_topic, choice.label)
+        if choice.pose is None:
+            return {}
+        msgs = self.stage.messages(mask, header, choice.pose, self.node)
         named = {"person_occupancy": msgs.grid, "people_scan": msgs.scan,
                  "people_cloud": msgs.cloud}
         return {name: msg for name, msg in named.items() if msg is not None}
@@ -97,14 +114,28 @@ class Settings:
                            "after the last part of their namespace")
         return CameraPose(*poses[name])
 
-    def occupancy_factory(self) -> Callable[[ImageTopic], CameraOutputs | None] | None:
+    def occupancy_factory(self, bag: Path | None = None,
+                          ) -> Callable[[ImageTopic], CameraOutputs | None] | None:
+        """Per-camera occupancy outputs for ``bag``, whose TF gives the camera poses
+        (``camera_pose_source``); without ``bag``, the ``camera_pose`` parameter."""
         cfg = self.node
         if not (cfg.publish_occupancy or cfg.publish_scan or cfg.publish_cloud):
             return None
+        mode = cfg.camera_pose_source
+        if mode == "parameters":
+            tf, why = None, "camera_pose_source: parameters"
+        elif bag is None:
+            tf, why = None, "no bag to read TF from"
+        else:
+            tf, why = read_tf(bag)
+        poses = PoseResolver(mode, tf, why)
+        LOG.info("camera_pose_source %s: %s", mode,
+                 f"the bag's TF ({cfg.base_frame} <- each image's frame_id)" if tf else why)
 
         def make(topic: ImageTopic) -> CameraOutputs:
             label = f"{topic.namespace}/camera_info"
-            return OccupancyOutputs(label, self.pose_for(topic.namespace), cfg)
+            return OccupancyOutputs(label, self.pose_for(topic.namespace), cfg, poses,
+                                    topic.topic)
         return make
 
 

@@ -109,7 +109,7 @@ def bench_bag(cfg: BagBenchConfig) -> dict[str, Any]:
                 else:
                     t0 = time.perf_counter()
                     summary = process_bag(bag, Path(tmp) / f"out{r}", pipeline, options,
-                                          settings.occupancy_factory())
+                                          settings.occupancy_factory(bag))
                     row["bag_fps"] = summary.masks / (time.perf_counter() - t0)
                     last = summary.as_json()
             row["bag_over_model"] = row["bag_fps"] / row["model_fps"]

@@ -201,7 +201,7 @@ def _process_one(in_bag: Path, out_bag: Path, settings: Any, options: Any,
 
     with Pipeline(settings.pipeline) as pipeline, logging_redirect_tqdm():
         LOG.info("model %s, backend %s", pipeline.model_id, pipeline.backend_name)
-        extra = settings.occupancy_factory() if occupancy else None
+        extra = settings.occupancy_factory(in_bag) if occupancy else None
         summary = process_bag(in_bag, out_bag, pipeline, options, extra)
     result = summary.as_json()
     result.update(model=pipeline.model_id, backend=pipeline.backend_name)
