@@ -110,7 +110,8 @@ class TFLiteNet(nn.Module):
             if kind == "DEQUANTIZE":
                 consts[out] = consts[ins[0]].astype(np.float32)
                 continue
-            options = self._options(kind, op, tflite, consts, ins)
+            options = self._options(kind, op, tflite, consts, ins, lambda t: tuple(
+                int(v) for v in graph.Tensors(t).ShapeAsNumpy()[1:3]))
             ops.append(_Op(kind, tuple(ins), out, options))
         if drop_final_logistic and ops and ops[-1].kind == "LOGISTIC":
             last = ops.pop()
@@ -127,8 +128,8 @@ class TFLiteNet(nn.Module):
                         torch.from_numpy(self._to_torch(op.kind, consts[j], j == op.inputs[1])))
 
     @staticmethod
-    def _options(kind: str, op: Any, tflite: Any, consts: dict[int, Any], ins: list[int]
-                 ) -> dict[str, Any]:
+    def _options(kind: str, op: Any, tflite: Any, consts: dict[int, Any], ins: list[int],
+                 op_input_hw: Any) -> dict[str, Any]:
         table = op.BuiltinOptions()
         if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
             cls = tflite.Conv2DOptions if kind == "CONV_2D" else tflite.DepthwiseConv2DOptions
@@ -153,7 +154,10 @@ class TFLiteNet(nn.Module):
             o.Init(table.Bytes, table.Pos)
             if o.AlignCorners():
                 raise TFLiteWeightsError("RESIZE_BILINEAR with align_corners is not ported")
-            return {"size": tuple(int(s) for s in consts[ins[1]].reshape(-1))}
+            size = tuple(int(s) for s in consts[ins[1]].reshape(-1))
+            native = op_input_hw(ins[0])
+            # relative to the input, so the network also runs at other resolutions
+            return {"size": size, "factor": (size[0] / native[0], size[1] / native[1])}
         if kind == "Convolution2DTransposeBias":
             raw = bytes(op.CustomOptionsAsNumpy())
             padding, stride_w, stride_h = struct.unpack("<3i", raw[:12])
@@ -206,7 +210,9 @@ class TFLiteNet(nn.Module):
             elif op.kind == "MEAN":
                 y = a.mean(dim=(2, 3), keepdim=True)
             elif op.kind == "RESIZE_BILINEAR":
-                y = F.interpolate(a, size=o["size"], mode="bilinear", align_corners=False)
+                fy, fx = o["factor"]
+                size = (round(int(a.shape[2]) * fy), round(int(a.shape[3]) * fx))
+                y = F.interpolate(a, size=size, mode="bilinear", align_corners=False)
             else:  # Convolution2DTransposeBias
                 w = self._get(values, op.inputs[1])
                 b = self._get(values, op.inputs[2])
