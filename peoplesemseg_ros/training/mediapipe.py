@@ -44,14 +44,15 @@ class _Op:
     options: dict[str, Any]
 
 
-def _same_pad(x: Tensor, kernel: tuple[int, int], stride: tuple[int, int]) -> Tensor:
-    """TensorFlow 'SAME' padding (the extra pixel goes bottom / right)."""
-    h, w = x.shape[-2:]
-    pads = []
-    for size, k, s in ((w, kernel[1], stride[1]), (h, kernel[0], stride[0])):
+def same_pads(size_hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int]
+              ) -> tuple[int, int, int, int]:
+    """TensorFlow 'SAME' padding (left, right, top, bottom): the extra pixel goes right /
+    bottom. Computed once from the graph's shapes, so the export holds constants."""
+    pads: list[int] = []
+    for size, k, s in ((size_hw[1], kernel[1], stride[1]), (size_hw[0], kernel[0], stride[0])):
         total = max((math.ceil(size / s) - 1) * s + k - size, 0)
         pads += [total // 2, total - total // 2]
-    return F.pad(x, pads) if any(pads) else x
+    return pads[0], pads[1], pads[2], pads[3]
 
 
 def _act(x: Tensor, code: int) -> Tensor:
@@ -137,8 +138,11 @@ class TFLiteNet(nn.Module):
             o.Init(table.Bytes, table.Pos)
             if o.DilationHFactor() != 1 or o.DilationWFactor() != 1:
                 raise TFLiteWeightsError(f"{kind} with dilation is not ported")
-            return {"stride": (o.StrideH(), o.StrideW()), "same": o.Padding() == 0,
-                    "act": o.FusedActivationFunction()}
+            stride = (o.StrideH(), o.StrideW())
+            kh, kw = (int(v) for v in consts[ins[1]].shape[1:3])
+            pads = same_pads(op_input_hw(ins[0]), (kh, kw), stride) if o.Padding() == 0 \
+                else (0, 0, 0, 0)
+            return {"stride": stride, "pads": pads, "act": o.FusedActivationFunction()}
         if kind in ("ADD", "MUL"):
             cls = tflite.AddOptions if kind == "ADD" else tflite.MulOptions
             o = cls()
@@ -193,11 +197,14 @@ class TFLiteNet(nn.Module):
             if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
                 w = self._get(values, op.inputs[1])
                 b = self._get(values, op.inputs[2]) if len(op.inputs) > 2 else None
-                k = (int(w.shape[2]), int(w.shape[3]))
-                if o["same"]:
-                    a = _same_pad(a, k, o["stride"])
-                groups = int(a.shape[1]) if op.kind == "DEPTHWISE_CONV_2D" else 1
-                y = _act(F.conv2d(a, w, b, o["stride"], 0, 1, groups), o["act"])
+                left, right, top, bottom = o["pads"]
+                if left == right and top == bottom:  # symmetric: the conv pads itself
+                    padding: tuple[int, int] = (top, left)
+                else:
+                    a = F.pad(a, [left, right, top, bottom])
+                    padding = (0, 0)
+                groups = int(w.shape[0]) if op.kind == "DEPTHWISE_CONV_2D" else 1
+                y = _act(F.conv2d(a, w, b, o["stride"], padding, 1, groups), o["act"])
             elif op.kind in ("ADD", "MUL"):
                 other = self._get(values, op.inputs[1])
                 y = _act(a + other if op.kind == "ADD" else a * other, o["act"])
@@ -210,9 +217,8 @@ class TFLiteNet(nn.Module):
             elif op.kind == "MEAN":
                 y = a.mean(dim=(2, 3), keepdim=True)
             elif op.kind == "RESIZE_BILINEAR":
-                fy, fx = o["factor"]
-                size = (round(int(a.shape[2]) * fy), round(int(a.shape[3]) * fx))
-                y = F.interpolate(a, size=size, mode="bilinear", align_corners=False)
+                y = F.interpolate(a, scale_factor=o["factor"], mode="bilinear",
+                                  align_corners=False)
             else:  # Convolution2DTransposeBias
                 w = self._get(values, op.inputs[1])
                 b = self._get(values, op.inputs[2])
