@@ -21,7 +21,7 @@ from peoplesemseg_ros.bench.frames import load_source_frames
 from peoplesemseg_ros.bench.stats import summarize
 from peoplesemseg_ros.bench.timing import time_infer
 from peoplesemseg_ros.core.backends import Backend, BackendOptions, create_backend
-from peoplesemseg_ros.core.pipeline import embedded_model_path, model_id
+from peoplesemseg_ros.core.pipeline import EMBEDDED_MODELS, embedded_model_path, model_id
 from peoplesemseg_ros.core.preprocess import Preprocessor, resolve_spec
 
 __all__ = [
@@ -35,7 +35,7 @@ __all__ = [
     "time_backend",
 ]
 
-INT8_MODEL_NAME: Final = "peoplesemseg_shuffleseg_int8.onnx"
+INT8_MODEL_NAME: Final = EMBEDDED_MODELS["default_int8"]
 
 
 @dataclass(frozen=True)

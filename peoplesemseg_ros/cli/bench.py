@@ -75,7 +75,7 @@ def _add_model(p: argparse.ArgumentParser) -> None:
                    help="fp32, int8 or fp32,int8 (default auto: fp32, plus int8 when an INT8 "
                         "model is shipped or given)")
     p.add_argument("--int8-model", type=Path, default=None,
-                   help="INT8 QDQ ONNX (default: models/peoplesemseg_shuffleseg_int8.onnx "
+                   help="INT8 QDQ ONNX (default: models/peoplesemseg_default_int8.onnx "
                         "when shipped)")
 
 
@@ -189,7 +189,7 @@ def _run_model(args: argparse.Namespace) -> dict[str, Any]:
     int8 = args.int8_model or default_int8_model()
     if "int8" in wanted and int8 is None:
         raise SystemExit("bench model: --precision int8 needs an INT8 model: ship "
-                         "models/peoplesemseg_shuffleseg_int8.onnx or pass --int8-model (make "
+                         "models/peoplesemseg_default_int8.onnx or pass --int8-model (make "
                          "one with `peoplesemseg quantize`)")
     if wanted == {"fp32"}:
         int8 = None

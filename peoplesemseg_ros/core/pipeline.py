@@ -47,8 +47,8 @@ __all__ = [
 
 # The models shipped under models/ by name (parameter `model`); see models/MODEL.md.
 EMBEDDED_MODELS: Final = {
-    "default": "peoplesemseg_shuffleseg.onnx",
-    "default_int8": "peoplesemseg_shuffleseg_int8.onnx",
+    "default": "peoplesemseg_default.onnx",
+    "default_int8": "peoplesemseg_default_int8.onnx",
     "fast": "peoplesemseg_fast.onnx",
     "fast_int8": "peoplesemseg_fast_int8.onnx",
 }

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Export, quantize and score the two shipped models from their training runs, and write
+# the figures MODEL.md quotes (eval_*.json, peers.json, the dev_unseen failure picture).
+#   tools/ship_models.sh RUN_DEFAULT/best.pt RUN_FAST/best.pt [DATA]
+# DATA defaults to ../shared/data. Run it on an otherwise idle machine: peers.json holds
+# timings (ratios within the run are what to compare).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEFAULT_CKPT=${1:?default model checkpoint}
+FAST_CKPT=${2:?fast model checkpoint}
+DATA=${3:-../shared/data}
+PS=${PEOPLESEMSEG:-.venv/bin/peoplesemseg}
+M=peoplesemseg_ros/models
+CALIB=("$DATA/train/splits/train.txt" --num-images 128)
+
+"$PS" export "$DEFAULT_CKPT" --out "$M/peoplesemseg_default.onnx" --internal 288x512
+"$PS" export "$FAST_CKPT" --out "$M/peoplesemseg_fast.onnx" --height 144 --width 256
+for name in default fast; do
+  "$PS" quantize "$M/peoplesemseg_$name.onnx" --out "$M/peoplesemseg_${name}_int8.onnx" \
+    --calib "${CALIB[@]}"
+done
+for name in default default_int8 fast fast_int8; do
+  "$PS" eval --shared "$DATA" --model "$M/peoplesemseg_$name.onnx" --threads 2 --no-progress \
+    | tail -n 1 > "$M/eval_$name.json"
+done
+"$PS" eval --shared "$DATA" --model "$M/peoplesemseg_default.onnx" --threads 2 --no-progress \
+  --failures docs/dev_unseen_failures.png > /dev/null
+"$PS" bench peers --models default,fast,default_int8,fast_int8 --threads 1 --rounds 10 \
+  --iters 20 --shared "$DATA" --out "$M/peers.json" > /dev/null
+echo "wrote $M/*.onnx, $M/eval_*.json, $M/peers.json, docs/dev_unseen_failures.png"
