@@ -24,7 +24,9 @@ for name in default default_int8 fast fast_int8; do
     | tail -n 1 > "$M/eval_$name.json"
 done
 "$PS" eval --shared "$DATA" --model "$M/peoplesemseg_default.onnx" --threads 2 --no-progress \
-  --failures docs/dev_unseen_failures.png > /dev/null
+  --failures docs/dev_unseen_failures.jpg > /dev/null
+"$PS" eval --shared "$DATA" --model "$M/peoplesemseg_fast.onnx" --threads 2 --no-progress \
+  --failures docs/dev_unseen_failures_fast.jpg > /dev/null
 "$PS" bench peers --models default,fast,default_int8,fast_int8 --threads 1 --rounds 10 \
   --iters 20 --shared "$DATA" --out "$M/peers.json" > /dev/null
-echo "wrote $M/*.onnx, $M/eval_*.json, $M/peers.json, docs/dev_unseen_failures.png"
+echo "wrote $M/*.onnx, $M/eval_*.json, $M/peers.json, docs/dev_unseen_failures*.jpg"

@@ -2,7 +2,7 @@
 
 Presets (``value = pixel * scale + offset`` per channel, after color reordering):
 
-``embedded``   uint8 RGB, untouched: the model normalizes in-graph (our ShuffleSeg).
+``embedded``   uint8 RGB, untouched: the model normalizes in-graph (our embedded models).
 ``tao_unet``   BGR, ``x / 127.5 - 1`` (TAO U-Net training).
 ``isaac_ros``  RGB, ``x / 127.5 - 1`` i.e. [-1, 1] (Isaac ROS mean 0.5 / std 0.5).
 ``unit``       RGB, ``x / 255`` i.e. [0, 1].
