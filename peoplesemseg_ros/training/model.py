@@ -220,7 +220,17 @@ def logits_at(model: nn.Module, x: Tensor, internal: tuple[int, int] | None) -> 
     return F.interpolate(model(x), size=size, mode="bilinear", align_corners=False)
 
 
-class DeployWrapper(nn.Module):
+class _Wrapped(nn.Module):
+    """A network with the embedded model's in-graph normalization and optional internal size."""
+
+    def __init__(self, model: nn.Module, internal: tuple[int, int] | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.norm = _Normalize()
+        self.internal = internal
+
+
+class DeployWrapper(_Wrapped):
     """uint8 RGB NHWC [N,H,W,3] -> uint8 class ids [N,H,W] (the embedded contract).
 
     With ``internal`` (height, width) the network runs at that size inside the
@@ -228,12 +238,6 @@ class DeployWrapper(nn.Module):
     are resized back, so a 544x960 interface can run a network trained at
     288x512 at the scale it was trained at.
     """
-
-    def __init__(self, model: nn.Module, internal: tuple[int, int] | None = None) -> None:
-        super().__init__()
-        self.model = model
-        self.norm = _Normalize()
-        self.internal = internal
 
     def forward(self, image: Tensor) -> Tensor:
         logits = logits_at(self.model, self.norm(image.permute(0, 3, 1, 2).float()),
@@ -244,14 +248,8 @@ class DeployWrapper(nn.Module):
         return ids
 
 
-class LogitsWrapper(nn.Module):
+class LogitsWrapper(_Wrapped):
     """float RGB NCHW in [0, 255] -> logits [N,2,H,W] (TensorRT / NVIDIA-style variant)."""
-
-    def __init__(self, model: nn.Module, internal: tuple[int, int] | None = None) -> None:
-        super().__init__()
-        self.model = model
-        self.norm = _Normalize()
-        self.internal = internal
 
     def forward(self, image: Tensor) -> Tensor:
         return logits_at(self.model, self.norm(image), self.internal)
