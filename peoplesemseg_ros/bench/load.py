@@ -20,7 +20,6 @@ node_defaults`` at p50), per round and as the median over rounds.
 
 from __future__ import annotations
 
-import math
 import statistics
 import subprocess
 import sys
@@ -31,12 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import numpy as np
-
 from peoplesemseg_ros.bench.dds import DdsSession
 from peoplesemseg_ros.bench.frames import InputSpec
 from peoplesemseg_ros.bench.machine import load_average
 from peoplesemseg_ros.bench.model import input_batch
+from peoplesemseg_ros.bench.stats import tail_ms
 from peoplesemseg_ros.bench.timing import time_infer
 from peoplesemseg_ros.core.backends import BackendOptions, create_backend
 from peoplesemseg_ros.core.pipeline import embedded_model_path
@@ -91,14 +89,6 @@ def _model(cfg: LoadBenchConfig, spinning: bool, iters: int, period_s: float) ->
     return [float(t) for t in times]
 
 
-def _stats(seconds: list[float]) -> dict[str, float]:
-    if not seconds:
-        return {"p50_ms": math.nan, "p90_ms": math.nan, "max_ms": math.nan, "n": 0}
-    ms = np.asarray(seconds) * 1000.0
-    return {"p50_ms": float(np.percentile(ms, 50)), "p90_ms": float(np.percentile(ms, 90)),
-            "max_ms": float(ms.max()), "n": int(ms.size)}
-
-
 def bench_node_load(cfg: LoadBenchConfig) -> dict[str, Any]:
     from peoplesemseg_ros.bench.node import run_latency
 
@@ -138,9 +128,9 @@ def bench_node_load(cfg: LoadBenchConfig) -> dict[str, Any]:
             session.stop(proc)
     # A round where no mask came back (best-effort frames lost on a starved box) has no
     # figures: it is counted in "rounds_without_samples" and left out of the medians.
-    out["cases"] = {c: {"per_round": [_stats(s) for s in rounds],
+    out["cases"] = {c: {"per_round": [tail_ms(s) for s in rounds],
                         "rounds_without_samples": sum(not s for s in rounds),
-                        "all": _stats([x for s in rounds for x in s])}
+                        "all": tail_ms([x for s in rounds for x in s])}
                     for c, rounds in samples.items()}
     for res in out["cases"].values():
         for k in ("p50_ms", "p90_ms"):

@@ -26,6 +26,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from peoplesemseg_ros.bench.stats import tail_ms
+
 __all__ = ["MediaPipePeer", "PeerConfig", "bench_peers"]
 
 Segment = Callable[[Sequence[NDArray[np.uint8]]], list[NDArray[np.uint8]]]
@@ -103,12 +105,6 @@ def _time_rounds(contenders: dict[str, Segment], frames: list[NDArray[np.uint8]]
     return times
 
 
-def _summary(seconds: list[float]) -> dict[str, float]:
-    ms = np.asarray(seconds) * 1000.0
-    return {"n": int(ms.size), "p50_ms": float(np.percentile(ms, 50)),
-            "p90_ms": float(np.percentile(ms, 90)), "mean_ms": float(ms.mean())}
-
-
 def _quality(segment: Segment, shared: Path) -> dict[str, Any]:
     from peoplesemseg_ros.cli.evaluate import evaluate, pairs_from_dirs, pairs_from_split
 
@@ -143,7 +139,7 @@ def bench_peers(cfg: PeerConfig) -> dict[str, Any]:
         peer_p90 = float(np.percentile(times[peer.name], 90))
         results: dict[str, Any] = {}
         for name, seconds in times.items():
-            entry: dict[str, Any] = {"full_path": _summary(seconds)}
+            entry: dict[str, Any] = {"full_path": tail_ms(seconds)}
             if name in pipelines:
                 entry["model"] = pipelines[name].model_id
                 entry["peer_over_ours_p50"] = peer_p50 / float(np.percentile(seconds, 50))

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["summarize", "summarize_ms"]
+__all__ = ["summarize", "summarize_ms", "tail_ms"]
 
 
 def summarize_ms(seconds: Sequence[float]) -> dict[str, float | int]:
@@ -33,3 +33,13 @@ def summarize(seconds: Sequence[float], items_per_sample: int = 1) -> dict[str, 
     mean_s = float(out["mean_ms"]) / 1000.0
     out["throughput_fps"] = items_per_sample / mean_s if mean_s > 0 else math.inf
     return out
+
+
+def tail_ms(seconds: Sequence[float]) -> dict[str, float]:
+    """Durations in seconds -> ``{p50_ms, p90_ms, max_ms, n}`` (NaNs and n 0 when empty):
+    the median and tail figures of the alternating-round benchmarks."""
+    if len(seconds) == 0:
+        return {"p50_ms": math.nan, "p90_ms": math.nan, "max_ms": math.nan, "n": 0}
+    ms = np.asarray(seconds, dtype=np.float64) * 1000.0
+    return {"p50_ms": float(np.percentile(ms, 50)), "p90_ms": float(np.percentile(ms, 90)),
+            "max_ms": float(ms.max()), "n": int(ms.size)}
