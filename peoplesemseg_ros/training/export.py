@@ -19,7 +19,6 @@ of the input to the logits feeding the class decision.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -27,8 +26,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from peoplesemseg_ros.core.hashing import sha256_file
+
 from .families import FAMILIES, restore
 from .model import DeployWrapper, LogitsWrapper
+from .train import parse_size
 from .variants import logits_from_ids
 
 __all__ = ["add_arguments", "export_onnx", "load_checkpoint_model", "logits_from_ids", "run"]
@@ -96,6 +98,13 @@ def export_onnx(model: nn.Module, out: Path, *, variant: str = "ids",
     return out
 
 
+def _portable(value: Any) -> str:
+    """A training argument as text for the model's metadata; an absolute path keeps only
+    its last part, so no machine's directory layout ships inside a model file."""
+    text = str(value)
+    return f".../{Path(text).name}" if Path(text).is_absolute() else text
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", type=Path, nargs="?", help="training checkpoint (best.pt)")
     p.add_argument("--from-onnx", type=Path,
@@ -119,19 +128,16 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint is None or not args.checkpoint.is_file():
         raise SystemExit(f"checkpoint not found: {args.checkpoint}")
     model, state = load_checkpoint_model(args.checkpoint)
-    internal = None
-    if args.internal:
-        h, _, w = args.internal.lower().partition("x")
-        internal = (int(h), int(w))
+    internal = parse_size(args.internal) if args.internal else None
     meta = {"epoch": str(state.get("epoch")),
             "val_miou_torch": f"{state.get('metrics', {}).get('miou', float('nan')):.4f}",
-            "train_args": json.dumps({k: str(v) for k, v in state.get("args", {}).items()}),
+            "train_args": json.dumps({k: _portable(v) for k, v in state.get("args", {}).items()}),
             # the node's resize_mode `auto` follows this
             "resize_mode": str(state.get("args", {}).get("resize", "letterbox"))}
     out = export_onnx(model, args.out, variant=args.variant, height=args.height,
                       width=args.width, internal=internal,
                       family=str(state.get("family", "shuffleseg")), metadata=meta)
-    digest = hashlib.sha256(out.read_bytes()).hexdigest()[:12]
+    digest = sha256_file(out)[:12]
     params = sum(p.numel() for p in model.parameters())
     print(json.dumps({"onnx": str(out), "bytes": out.stat().st_size, "sha256_12": digest,
                       "parameters": params, "variant": args.variant}))

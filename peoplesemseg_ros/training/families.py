@@ -58,7 +58,7 @@ def build(family: str, options: dict[str, Any], *, weights: Path | None = None
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")
     fam = FAMILIES[family]
-    config = fam.config_from_dict(options) if options else fam.config_from_dict({})
+    config = fam.config_from_dict(options)
     return fam.builder(config, weights), config
 
 

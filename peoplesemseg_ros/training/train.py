@@ -34,7 +34,8 @@ from .dataset import Sample, SegmentationDataset, read_negatives, read_split
 from .families import FAMILIES, build
 from .transforms import IGNORE
 
-__all__ = ["add_arguments", "distill_loss", "run", "train", "evaluate_torch", "seg_loss"]
+__all__ = ["add_arguments", "distill_loss", "evaluate_torch", "parse_size", "run", "seg_loss",
+           "train"]
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
@@ -47,7 +48,13 @@ LITESEG_PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     "tiny": {"cut_block": 4, "decoder_channels": (16, 8)},
 }
-PEOPLE_FREE_SHARE = 0.005  # a people-free image "has phantom people" above this share
+PEOPLE_FREE_SHARE = 0.005
+# What a checkpoint written before an option existed trained with (for --resume).
+LEGACY_ARGS: dict[str, Any] = {
+    "canvas": "", "family": "shuffleseg", "encoder_weights": None, "no_pretrained": False,
+    "negatives": 0, "paste": 0.0, "small_weight": 1.0, "distill": 0.0, "dev": None,
+    "resize": "letterbox",
+}  # a people-free image "has phantom people" above this share
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -106,7 +113,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
-def _parse_size(text: str) -> tuple[int, int]:
+def parse_size(text: str) -> tuple[int, int]:
     h, _, w = text.lower().partition("x")
     size = (int(h), int(w))
     if min(size) < 32:
@@ -239,62 +246,61 @@ def train(args: argparse.Namespace) -> dict[str, float]:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    size = _parse_size(args.size)
+    size = parse_size(args.size)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
 
     state: dict[str, Any] | None = None
     if args.resume:
         state = torch.load(args.resume, map_location="cpu", weights_only=False)
-        saved = dict(state["args"])
+        saved = {**LEGACY_ARGS, **state["args"]}
         for key in ("resume", "epochs", "max_steps", "no_progress", "workers", "threads", "out",
                     "dev"):
             saved[key] = getattr(args, key)  # may change on resume
         args = argparse.Namespace(**saved)
-        size = _parse_size(args.size)
+        size = parse_size(args.size)
 
     train_samples = read_split(args.data, "train", redistributable=args.redistributable)
-    train_samples += read_negatives(args.data) * max(0, getattr(args, "negatives", 0))
+    train_samples += read_negatives(args.data) * max(0, args.negatives)
     val_samples = read_split(args.data, "val", redistributable=args.redistributable)
     if args.limit:
         train_samples = train_samples[: args.limit]
     if args.val_limit:
         val_samples = val_samples[: args.val_limit]
-    canvas = _parse_size(args.canvas) if getattr(args, "canvas", "") else None
-    paste_p = float(getattr(args, "paste", 0.0))
+    canvas = parse_size(args.canvas) if args.canvas else None
+    paste_p = float(args.paste)
     paste = PasteConfig(p=paste_p, p_negative=max(0.8, paste_p)) if paste_p > 0 else None
     train_ds = SegmentationDataset(train_samples, size, train=True, seed=args.seed,
                                    canvas=canvas, paste=paste,
-                                   small_weight=float(getattr(args, "small_weight", 1.0)),
-                                   resize=getattr(args, "resize", "letterbox"))
+                                   small_weight=float(args.small_weight), resize=args.resize)
     eval_size = canvas or size
-    resize = getattr(args, "resize", "letterbox")
-    val_ds = SegmentationDataset(val_samples, eval_size, train=False, resize=resize)
+    val_ds = SegmentationDataset(val_samples, eval_size, train=False, resize=args.resize)
     generator = torch.Generator()
     loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, drop_last=True,
                         num_workers=args.workers, generator=generator,
                         persistent_workers=args.workers > 0)
     val_loader = DataLoader(val_ds, batch_size=args.batch_size, num_workers=args.workers)
-    dev_root = getattr(args, "dev", None) or Path(args.data).parent / "dev_unseen"
+    dev_root = args.dev or Path(args.data).parent / "dev_unseen"
     dev = dev_samples(Path(dev_root))
-    dev_loader = DataLoader(SegmentationDataset(dev, eval_size, train=False, resize=resize),
+    dev_loader = DataLoader(SegmentationDataset(dev, eval_size, train=False,
+                                                resize=args.resize),
                             batch_size=args.batch_size) if dev else None
 
-    family = getattr(args, "family", "shuffleseg")
+    family = args.family
     options = dict((LITESEG_PRESETS if family == "liteseg" else PRESETS)[args.preset])
     if family == "liteseg":
-        options["pretrained"] = not getattr(args, "no_pretrained", False) and not state
-    model, config = build(family, options, weights=getattr(args, "encoder_weights", None))
+        options["pretrained"] = not args.no_pretrained and not state
+    model, config = build(family, options, weights=args.encoder_weights)
     if args.init and not state:
         init = torch.load(args.init, map_location="cpu", weights_only=False)
         model.load_state_dict(init["model"])
     teacher: nn.Module | None = None
-    if getattr(args, "distill", 0.0) > 0:
+    if args.distill > 0:
         if family == "shuffleseg":
             raise SystemExit("--distill needs a pretrained family (liteseg or mediapipe)")
         teacher_options = {**options, "pretrained": True}
         teacher, _ = build(family, teacher_options,
-                           weights=getattr(args, "encoder_weights", None))
+                           weights=args.encoder_weights)
         teacher = teacher.to(device).eval().requires_grad_(False)
     model = model.to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
