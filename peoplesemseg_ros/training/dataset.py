@@ -31,6 +31,7 @@ __all__ = [
     "NON_REDISTRIBUTABLE_SOURCES",
     "Sample",
     "SegmentationDataset",
+    "read_folder",
     "read_negatives",
     "read_split",
     "load_sample",
@@ -89,6 +90,15 @@ def read_split(root: Path, split: str, *, redistributable: bool = False,
         ignore = image.parent.parent / "ignore" / (image.stem + ".png")
         samples.append(Sample(image, mask, ignore if ignore.exists() else None))
     return samples
+
+
+def read_folder(root: Path) -> list[Sample]:
+    """``root/images/*.jpg`` with ``root/masks/<stem>.png`` (e.g. dev_unseen; [] when absent)."""
+    images = root / "images"
+    if not images.is_dir():
+        return []
+    return [Sample(p, root / "masks" / (p.stem + ".png"), None)
+            for p in sorted(images.glob("*.jpg")) if (root / "masks" / (p.stem + ".png")).is_file()]
 
 
 def read_negatives(root: Path) -> list[Sample]:

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from .copypaste import PasteConfig
-from .dataset import Sample, SegmentationDataset, read_negatives, read_split
+from .dataset import SegmentationDataset, read_folder, read_negatives, read_split
 from .families import FAMILIES, build
 from .transforms import IGNORE
 
@@ -199,15 +199,6 @@ def evaluate_torch(model: nn.Module, loader: DataLoader[Any],
     return metrics
 
 
-def dev_samples(root: Path) -> list[Sample]:
-    """``root/images/*.jpg`` with ``root/masks/<stem>.png`` ([] when absent)."""
-    images = root / "images"
-    if not images.is_dir():
-        return []
-    return [Sample(p, root / "masks" / (p.stem + ".png"), None)
-            for p in sorted(images.glob("*.jpg")) if (root / "masks" / (p.stem + ".png")).is_file()]
-
-
 _MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
 _STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
 
@@ -281,7 +272,7 @@ def train(args: argparse.Namespace) -> dict[str, float]:
                         persistent_workers=args.workers > 0)
     val_loader = DataLoader(val_ds, batch_size=args.batch_size, num_workers=args.workers)
     dev_root = args.dev or Path(args.data).parent / "dev_unseen"
-    dev = dev_samples(Path(dev_root))
+    dev = read_folder(Path(dev_root))
     dev_loader = DataLoader(SegmentationDataset(dev, eval_size, train=False,
                                                 resize=args.resize),
                             batch_size=args.batch_size) if dev else None
