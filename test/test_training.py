@@ -98,6 +98,56 @@ def test_augment_keeps_image_and_mask_aligned() -> None:
         assert set(np.unique(out_mask)) <= {0, 1, 255}
 
 
+_NO_PHOTOMETRIC = {"jitter_p": 0, "dark_p": 0, "low_contrast_p": 0, "gray_p": 0, "blur_p": 0,
+                   "cutout_p": 0, "noise_p": 0}
+
+
+def test_recolour_paints_background_only() -> None:
+    """Red blobs land on background, never on people or padding; the mask is unchanged."""
+    img = np.full((120, 200, 3), 90, np.uint8)
+    mask = np.zeros((120, 200), np.uint8)
+    mask[20:100, 80:120] = 1
+    mask[:, :10] = 255  # ignored
+    img[mask == 1] = (30, 160, 30)
+    cfg = AugmentConfig(scale_min=1.0, scale_max=1.0, max_roll_deg=0, flip_p=0,
+                        recolour_p=1.0, **_NO_PHOTOMETRIC)
+    painted_any = False
+    for seed in range(8):
+        out_img, out_mask = augment(img, mask, (120, 200), cfg, np.random.default_rng(seed))
+        np.testing.assert_array_equal(out_mask, mask)
+        np.testing.assert_array_equal(out_img[mask == 1], img[mask == 1])
+        np.testing.assert_array_equal(out_img[mask == 255], img[mask == 255])
+        changed = np.abs(out_img.astype(int) - img.astype(int)).sum(axis=2) > 30
+        painted_any |= bool(changed[mask == 0].any())
+    assert painted_any
+
+
+def test_hue_shift_changes_colour_not_brightness_order() -> None:
+    img = np.zeros((60, 60, 3), np.uint8)
+    img[..., 0] = 220  # saturated red
+    img[..., 1] = 30
+    mask = np.zeros((60, 60), np.uint8)
+    cfg = AugmentConfig(scale_min=1.0, scale_max=1.0, max_roll_deg=0, flip_p=0, hue_p=1.0,
+                        **_NO_PHOTOMETRIC)
+    hues = set()
+    for seed in range(6):
+        out, _ = augment(img, mask, (60, 60), cfg, np.random.default_rng(seed))
+        hsv = cv2.cvtColor(out, cv2.COLOR_RGB2HSV)
+        hues.add(int(np.median(hsv[..., 0])))
+        assert int(hsv[..., 2].mean()) > 150  # value kept
+    assert len(hues) >= 4
+
+
+def test_colour_options_off_keep_the_random_stream() -> None:
+    """hue_p = recolour_p = 0 draw nothing, so recipes from before them reproduce exactly."""
+    img = np.random.default_rng(0).integers(0, 255, (80, 120, 3), dtype=np.uint8)
+    mask = np.zeros((80, 120), np.uint8)
+    off, never = np.random.default_rng(5), np.random.default_rng(5)
+    augment(img, mask, (64, 96), AugmentConfig(), off)
+    augment(img, mask, (64, 96), AugmentConfig(hue_p=1e-12, recolour_p=1e-12), never)
+    assert off.random() != never.random()  # neither fired, but only the second one drew
+
+
 def test_cutout_clears_mask_under_occluder() -> None:
     rng = np.random.default_rng(2)
     img = np.zeros((100, 100, 3), np.uint8)

@@ -25,14 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from .copypaste import PasteConfig
 from .dataset import SegmentationDataset, read_folder, read_negatives, read_split
 from .families import FAMILIES, build
-from .transforms import IGNORE
+from .losses import distill_loss, seg_loss
+from .transforms import IGNORE, AugmentConfig
 
 __all__ = ["add_arguments", "distill_loss", "evaluate_torch", "parse_size", "run", "seg_loss",
            "train"]
@@ -53,7 +53,7 @@ PEOPLE_FREE_SHARE = 0.005
 LEGACY_ARGS: dict[str, Any] = {
     "canvas": "", "family": "shuffleseg", "encoder_weights": None, "no_pretrained": False,
     "negatives": 0, "paste": 0.0, "small_weight": 1.0, "distill": 0.0, "dev": None,
-    "resize": "letterbox",
+    "resize": "letterbox", "hue": 0.0, "recolour": 0.0,
 }  # a people-free image "has phantom people" above this share
 
 
@@ -95,6 +95,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "windows get max(0.8, this))")
     p.add_argument("--small-weight", type=float, default=3.0,
                    help="max loss weight of small people (1: off)")
+    p.add_argument("--hue", type=float, default=0.0,
+                   help="probability of rotating the hue of a window (+-80 deg; 0: off)")
+    p.add_argument("--recolour", type=float, default=0.0,
+                   help="probability of painting background blobs in saturated, mostly red "
+                   "hues (person pixels untouched; against 'red things are people'). 0: off")
     p.add_argument("--distill", type=float, default=0.0,
                    help="weight of a distillation term towards the pretrained network as it "
                    "was before fine-tuning (its person probability as a soft target; keeps "
@@ -132,34 +137,6 @@ def _load_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of options")
     return {k.replace("-", "_"): v for k, v in data.items()}
-
-
-def seg_loss(logits: Tensor, target: Tensor, dice_weight: float,
-             weight: Tensor | None = None) -> Tensor:
-    """Cross-entropy (255 ignored, optionally weighted per pixel) plus soft Dice on person."""
-    if weight is None:
-        ce = F.cross_entropy(logits.float(), target, ignore_index=IGNORE)
-    else:
-        per_pixel = F.cross_entropy(logits.float(), target, ignore_index=IGNORE,
-                                    reduction="none")
-        w = weight * (target != IGNORE).float()
-        ce = (per_pixel * w).sum() / w.sum().clamp(min=1.0)
-    if dice_weight <= 0:
-        return ce
-    valid = (target != IGNORE).float()
-    prob = torch.softmax(logits.float(), dim=1)[:, 1] * valid
-    truth = (target == 1).float()
-    inter = (prob * truth).sum()
-    dice = 1.0 - (2.0 * inter + 1.0) / (prob.sum() + truth.sum() + 1.0)
-    return ce + dice_weight * dice
-
-
-def distill_loss(logits: Tensor, teacher: nn.Module, x: Tensor, amp: bool) -> Tensor:
-    """Binary cross-entropy of the student's person probability to the teacher's."""
-    with torch.no_grad(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
-        t = teacher(x)
-    soft = torch.sigmoid((t[:, 1] - t[:, 0]).float())
-    return F.binary_cross_entropy_with_logits((logits[:, 1] - logits[:, 0]).float(), soft)
 
 
 def _confusion(pred: Tensor, target: Tensor) -> Tensor:
@@ -263,7 +240,9 @@ def train(args: argparse.Namespace) -> dict[str, float]:
     paste = PasteConfig(p=paste_p, p_negative=max(0.8, paste_p)) if paste_p > 0 else None
     train_ds = SegmentationDataset(train_samples, size, train=True, seed=args.seed,
                                    canvas=canvas, paste=paste,
-                                   small_weight=float(args.small_weight), resize=args.resize)
+                                   small_weight=float(args.small_weight), resize=args.resize,
+                                   augment_config=AugmentConfig(hue_p=float(args.hue),
+                                                                recolour_p=float(args.recolour)))
     eval_size = canvas or size
     val_ds = SegmentationDataset(val_samples, eval_size, train=False, resize=args.resize)
     generator = torch.Generator()

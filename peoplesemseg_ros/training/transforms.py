@@ -38,6 +38,11 @@ class AugmentConfig:
     blur_p: float = 0.2
     cutout_p: float = 0.3
     noise_p: float = 0.2
+    # colour as a shortcut: the training people wear many red clothes, so red things
+    # became people on unseen scenes. hue_p rotates every hue of the window; recolour_p
+    # paints 1-3 soft blobs of background (never person) in saturated, mostly red hues.
+    hue_p: float = 0.0
+    recolour_p: float = 0.0
 
 
 def _affine(
@@ -108,6 +113,36 @@ def _photometric(image: Image, cfg: AugmentConfig, rng: np.random.Generator) -> 
     return out
 
 
+def _hue_shift(image: Image, rng: np.random.Generator) -> Image:
+    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)  # OpenCV hue: 0..179
+    shift = int(rng.integers(-40, 41))
+    hsv[..., 0] = ((hsv[..., 0].astype(np.int16) + shift) % 180).astype(np.uint8)
+    return np.asarray(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), dtype=np.uint8)
+
+
+def _recolour(image: Image, mask: Image, rng: np.random.Generator) -> Image:
+    """Background blobs in a saturated hue, red 60 % of the time (people, padding untouched)."""
+    h, w = mask.shape
+    alpha: NDArray[Any] = np.zeros((h, w), np.float32)
+    for _ in range(int(rng.integers(1, 4))):
+        centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        axes = (max(2, int(w * rng.uniform(0.04, 0.25))), max(2, int(h * rng.uniform(0.04, 0.3))))
+        cv2.ellipse(alpha, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
+    k = (max(3, int(min(h, w) * 0.03)) | 1)
+    alpha = cv2.GaussianBlur(alpha, (k, k), 0) * (mask == 0)  # not people, not padding
+    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
+    red = rng.random() < 0.6
+    hue = int(rng.choice([rng.integers(0, 8), rng.integers(170, 180)])) if red \
+        else int(rng.integers(0, 180))
+    hsv[..., 0] = hue
+    hsv[..., 1] = np.maximum(hsv[..., 1], np.uint8(rng.integers(120, 256)))
+    hsv[..., 2] = np.clip(hsv[..., 2].astype(np.int16) + 40, 60, 255).astype(np.uint8)
+    painted = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB).astype(np.float32)
+    a = alpha[..., None]
+    out: Image = np.clip(image * (1.0 - a) + painted * a, 0, 255).astype(np.uint8)
+    return out
+
+
 def _cutout(image: Image, mask: Image, rng: np.random.Generator) -> None:
     h, w = mask.shape
     for _ in range(int(rng.integers(1, 4))):
@@ -153,6 +188,11 @@ def augment(image: Image, mask: Image, out_hw: tuple[int, int], cfg: AugmentConf
             else (y_lo + y_hi - out_hw[0]) / 2
         m[:, 2] -= (ox, oy)
     img, msk = _warp(image, mask, m, out_hw)
+    # (no draw when off: the recipes trained before these existed stay reproducible)
+    if cfg.recolour_p > 0 and rng.random() < cfg.recolour_p:
+        img = _recolour(img, msk, rng)
+    if cfg.hue_p > 0 and rng.random() < cfg.hue_p:
+        img = _hue_shift(img, rng)
     img = _photometric(img, cfg, rng)
     if rng.random() < cfg.blur_p:
         img = _motion_blur(img, rng)
