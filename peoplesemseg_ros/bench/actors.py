@@ -4,9 +4,11 @@ Run as ``python -m peoplesemseg_ros.bench.actors <role> <json-config>``; each
 role writes its result as JSON to ``config["result"]``. Synchronisation is by
 waiting on conditions, never on fixed sleeps: the subscriber writes
 ``config["ready"]`` once every mask topic has a publisher; the publisher waits for
-that file and for a subscriber on every image topic, publishes ``warmup`` frames,
-touches ``config["started"]``, publishes ``frames`` more and touches
-``config["done"]``; the subscriber stops on the last frame's mask (or after
+that file and for a subscriber on every image topic, publishes ``warmup`` frames and
+goes on publishing warm-up frames until the subscriber has a mask of every camera
+(``config["flowing"]``: the whole chain is matched, not only each pair's discovery),
+writes ``config["started"]`` (``{"first_seq": n}``), publishes ``frames`` more and
+touches ``config["done"]``; the subscriber stops on the last frame's mask (or after
 ``drain_s`` without it).
 
 Every image's ``header.stamp`` is the wall-clock publish time and its
@@ -80,11 +82,18 @@ def run_publisher(cfg: dict[str, Any]) -> None:
         period = 1.0 / float(cfg["rate_hz"])
         warmup, frames = int(cfg["warmup"]), int(cfg["frames"])
         sent = 0
-        publish_s = []
+        publish_s: list[float] = []
         next_t = time.perf_counter()
-        for seq in range(warmup + frames):
-            if seq == warmup:
-                Path(cfg["started"]).touch()
+        flowing = Path(cfg["flowing"])
+        deadline = time.monotonic() + float(cfg["timeout_s"])
+        seq, first_seq = 0, -1
+        while first_seq < 0 or seq < first_seq + frames:
+            if first_seq < 0 and seq >= warmup and flowing.exists():
+                first_seq = seq
+                _write(cfg["started"], {"first_seq": seq})
+            elif first_seq < 0 and time.monotonic() > deadline:
+                raise TimeoutError(f"no mask came back within {cfg['timeout_s']:.0f} s "
+                                   f"of warm-up frames ({seq} sent per camera)")
             for cam, pub, ipub in zip(cameras, pubs, infos, strict=True):
                 msg = msgs[seq % len(msgs)]
                 msg.header.frame_id = f"{cam}#{seq}"
@@ -96,6 +105,7 @@ def run_publisher(cfg: dict[str, Any]) -> None:
                 publish_s.append(time.perf_counter() - t0)
                 ipub.publish(info)
                 sent += 1
+            seq += 1
             next_t += period
             delay = next_t - time.perf_counter()
             if delay > 0:
@@ -103,7 +113,7 @@ def run_publisher(cfg: dict[str, Any]) -> None:
             else:
                 next_t = time.perf_counter()
         Path(cfg["done"]).touch()
-        _write(cfg["result"], {"sent": sent, "last_seq": warmup + frames - 1,
+        _write(cfg["result"], {"sent": sent, "first_seq": first_seq, "last_seq": seq - 1,
                                "publish_call_ms_mean": 1000.0 * sum(publish_s) / len(publish_s)})
     finally:
         node.destroy_node()
@@ -117,7 +127,7 @@ def run_subscriber(cfg: dict[str, Any]) -> None:
     from sensor_msgs.msg import Image
 
     cameras: list[str] = cfg["prefixes"]
-    warmup, last_seq = int(cfg["warmup"]), int(cfg["warmup"]) + int(cfg["frames"]) - 1
+    frames = int(cfg["frames"])
     diag_name: str = cfg.get("diag_name", "")
     rclpy.init()
     node = rclpy.create_node("bench_mask_subscriber")
@@ -127,6 +137,8 @@ def run_subscriber(cfg: dict[str, Any]) -> None:
     last_seen: dict[str, int] = {}
     diags: list[tuple[float, dict[str, str]]] = []
     started_t: list[float] = []
+    first: list[int] = []  # the first measured frame's seq, from the publisher
+    ready, flowing = Path(cfg["ready"]), Path(cfg["flowing"])
 
     def on_mask(msg: Image) -> None:
         now_ns = time.time_ns()
@@ -134,6 +146,8 @@ def run_subscriber(cfg: dict[str, Any]) -> None:
         stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         arrivals.append((cam, int(seq), now_ns - stamp, time.monotonic()))
         last_seen[cam] = int(seq)
+        if ready.exists() and not flowing.exists() and all(c in last_seen for c in cameras):
+            flowing.touch()  # every camera's chain is matched end to end
 
     def on_diag(msg: DiagnosticArray) -> None:
         for status in msg.status:
@@ -151,14 +165,19 @@ def run_subscriber(cfg: dict[str, Any]) -> None:
                   "a publisher on " + ", ".join(s.topic_name for s in subs), spin)
         if diag_name:  # a baseline for the node's cumulative counters (1 Hz reports)
             _wait_for(lambda: bool(diags), 5.0, f"diagnostics from {diag_name}", spin)
-        Path(cfg["ready"]).touch()
+        last_seen.clear()  # (masks of an earlier run's frames do not count)
+        ready.touch()
 
         def finished() -> bool:
             if not started_t and Path(cfg["started"]).exists():
                 started_t.append(time.monotonic())
+                first.append(int(json.loads(Path(cfg["started"]).read_text())["first_seq"]))
             return Path(cfg["done"]).exists()
-        _wait_for(finished, cfg["timeout_s"] + cfg["publish_s"], "the publisher", spin)
+        # (the publisher may spend up to timeout_s on warm-up frames until masks flow)
+        _wait_for(finished, 2 * cfg["timeout_s"] + cfg["publish_s"], "the publisher", spin)
         done_t = time.monotonic()
+        first_seq = first[0] if first else 0
+        last_seq = first_seq + frames - 1
         drain = float(cfg["drain_s"])
         try:
             _wait_for(lambda: all(last_seen.get(c, -1) >= last_seq for c in cameras) or
@@ -171,7 +190,7 @@ def run_subscriber(cfg: dict[str, Any]) -> None:
         t_start = started_t[0] if started_t else done_t
         before = [d for t, d in diags if t <= t_start]
         _write(cfg["result"], {
-            "arrivals": [a for a in arrivals if a[1] >= warmup],
+            "arrivals": [a for a in arrivals if a[1] >= first_seq],
             "publish_window_s": done_t - t_start,
             "diag_start": before[-1] if before else {},
             "diag_end": diags[-1][1] if diags else {},

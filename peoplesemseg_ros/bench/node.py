@@ -120,11 +120,12 @@ def _run(session: DdsSession, prefixes: Sequence[str], spec: InputSpec, rate_hz:
          timeout_s: float, on_start: Callable[[], None] | None = None,
          keep_samples: bool = False) -> dict[str, Any]:
     """One publisher -> node(s) -> subscriber run; the node processes are already up."""
-    files = {k: session.path(k) for k in ("ready", "started", "done", "pub", "sub")}
+    files = {k: session.path(k) for k in ("ready", "flowing", "started", "done", "pub", "sub")}
     common = {"prefixes": list(prefixes), "input": spec.name, "warmup": warmup,
               "frames": frames, "timeout_s": timeout_s,
               "publish_s": (warmup + frames) / rate_hz, **{k: files[k] for k in
-                                                           ("ready", "started", "done")}}
+                                                           ("ready", "flowing", "started",
+                                                            "done")}}
     model_period = 1.0 / rate_hz
     sub = session.start_actor("sub", {**common, "result": files["sub"], "diag_name": diag_name,
                                       # waits only while masks are missing; 5 s floor for
@@ -134,7 +135,8 @@ def _run(session: DdsSession, prefixes: Sequence[str], spec: InputSpec, rate_hz:
                               "pub")
     watch = _Watch([p.pid for p in nodes])
     everyone = [sub, pub, *nodes]
-    session.wait_file(files["started"], timeout_s, everyone, "the publisher to start")
+    session.wait_file(files["started"], 2 * timeout_s, everyone,
+                      "the publisher to start (masks flowing)")
     watch.mark_start()
     if on_start is not None:
         on_start()
