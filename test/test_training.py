@@ -312,3 +312,45 @@ def test_train_liteseg_with_negatives_paste_and_dev(tmp_path: Path) -> None:
     with torch.no_grad():
         want = DeployWrapper(model, (32, 48)).eval()(torch.from_numpy(images)).numpy()
     assert (sess.run(None, {"image": images})[0] == want).mean() >= 0.999
+
+
+def test_person_margin_export_and_calibrate(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """--person-margin moves the in-graph decision to logit1 - logit0 > m (ids and logits);
+    calibrate sweeps margins on val only and picks the best val mIoU."""
+    from peoplesemseg_ros.training import calibrate
+
+    data = _synthetic_dataset(tmp_path / "data")
+    train_mod.train(_args(data, tmp_path / "run", epochs=1))
+    model, _ = load_checkpoint_model(tmp_path / "run" / "last.pt")
+    images = np.random.default_rng(4).integers(0, 256, size=(2, 64, 96, 3), dtype=np.uint8)
+    with torch.no_grad():
+        logits = model(DeployWrapper(model).norm(
+            torch.from_numpy(images).permute(0, 3, 1, 2).float()))
+    diff = (logits[:, 1] - logits[:, 0]).numpy()
+    margin = float(np.median(diff))  # half the pixels flip: a margin that is not a no-op
+    path = export_onnx(model, tmp_path / "m.onnx", height=64, width=96, person_margin=margin)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"image": images})[0]
+    assert ((diff > margin).astype(np.uint8) == got).mean() >= 0.999
+    assert ((diff > 0).astype(np.uint8) != got).mean() > 0.2
+    meta = sess.get_modelmeta().custom_metadata_map
+    assert float(meta["person_margin"]) == pytest.approx(margin, rel=1e-4)
+    cut = ort.InferenceSession(str(logits_from_ids(path, tmp_path / "cut.onnx")),
+                               providers=["CPUExecutionProvider"])
+    cut_logits = cut.run(None, {"input": images.transpose(0, 3, 1, 2).astype(np.float32)})[0]
+    assert ((cut_logits[:, 1] > cut_logits[:, 0]).astype(np.uint8) == got).mean() >= 0.999
+
+    parser = argparse.ArgumentParser()
+    calibrate.add_arguments(parser)
+    args = parser.parse_args([str(tmp_path / "run" / "last.pt"), "--data", str(data),
+                              "--margins=-1,0,1", "--threads", "1"])
+    capsys.readouterr()  # (training's own per-epoch lines)
+    assert calibrate.run(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["margin"] for r in report["val"]] == [-1.0, 0.0, 1.0]
+    assert report["margin"] == max(report["val"], key=lambda r: r["miou"])["margin"]
+    assert "dev_unseen_for_information" not in report  # the synthetic set has none
+    with pytest.raises(SystemExit, match="comma-separated"):
+        calibrate.run(parser.parse_args([str(tmp_path / "run" / "last.pt"), "--data",
+                                         str(data), "--margins", "a,b"]))

@@ -38,9 +38,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build-engine": ("peoplesemseg_ros.cli.build_engine", "build a TensorRT engine from ONNX"),
     "soak": ("peoplesemseg_ros.cli.soak",
              "drive the live node with good and bad frames for M minutes"),
-    "train": ("peoplesemseg_ros.training.train", "train ShuffleSeg (needs the [train] extra)"),
+    "train": ("peoplesemseg_ros.training.train",
+              "train a segmentation model (needs the [train] extra)"),
     "export": ("peoplesemseg_ros.training.export", "export a checkpoint to ONNX (needs [train])"),
     "quantize": ("peoplesemseg_ros.training.quantize", "INT8 QDQ ONNX, calibrated on images"),
+    "calibrate": ("peoplesemseg_ros.training.calibrate",
+                  "choose a checkpoint's person decision margin on val (needs [train])"),
 }
 
 

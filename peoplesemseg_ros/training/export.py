@@ -49,20 +49,22 @@ def load_checkpoint_model(path: Path) -> tuple[nn.Module, dict[str, Any]]:
 def export_onnx(model: nn.Module, out: Path, *, variant: str = "ids",
                 height: int = HEIGHT, width: int = WIDTH,
                 internal: tuple[int, int] | None = None, family: str = "shuffleseg",
-                metadata: dict[str, str] | None = None) -> Path:
+                metadata: dict[str, str] | None = None, person_margin: float = 0.0) -> Path:
     """Export ``model`` (eval mode) to ``out``; returns ``out``.
 
     The graph's input is ``height`` x ``width``; with ``internal`` the network
-    runs at that size inside the graph (see :class:`.model.DeployWrapper`).
+    runs at that size inside the graph (see :class:`.model.DeployWrapper`); with
+    ``person_margin`` the decision is logit1 - logit0 > margin (both variants' logits
+    carry the shift).
     """
     model = model.eval()
     wrapper: nn.Module
     if variant == "ids":
-        wrapper = DeployWrapper(model, internal).eval()
+        wrapper = DeployWrapper(model, internal, person_margin=person_margin).eval()
         example = torch.zeros(1, height, width, 3, dtype=torch.uint8)
         names_in, names_out = ["image"], ["class_ids"]
     elif variant == "logits":
-        wrapper = LogitsWrapper(model, internal).eval()
+        wrapper = LogitsWrapper(model, internal, person_margin=person_margin).eval()
         example = torch.zeros(1, 3, height, width, dtype=torch.float32)
         names_in, names_out = ["input"], ["logits"]
     else:
@@ -82,6 +84,7 @@ def export_onnx(model: nn.Module, out: Path, *, variant: str = "ids",
     props = {"model_family": FAMILIES[family].description,
              "classes": "0 background, 1 person", "variant": variant,
              "network_input": "x".join(map(str, internal or (height, width))),
+             "person_margin": f"{person_margin:g}",
              **(metadata or {})}
     # The tracer leaves the resize-derived output dims symbolic; they are static.
     static = [height, width] if variant == "ids" else [2, height, width]
@@ -116,6 +119,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--internal", default="",
                    help="HxW the network runs at inside the graph (default: the input size; "
                    "use the training scale, e.g. 288x512)")
+    p.add_argument("--person-margin", type=float, default=0.0,
+                   help="person where logit1 - logit0 > this (default 0: argmax); choose it "
+                   "on val with `peoplesemseg calibrate`")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
             "resize_mode": str(state.get("args", {}).get("resize", "letterbox"))}
     out = export_onnx(model, args.out, variant=args.variant, height=args.height,
                       width=args.width, internal=internal,
-                      family=str(state.get("family", "shuffleseg")), metadata=meta)
+                      family=str(state.get("family", "shuffleseg")), metadata=meta,
+                      person_margin=args.person_margin)
     digest = sha256_file(out)[:12]
     params = sum(p.numel() for p in model.parameters())
     print(json.dumps({"onnx": str(out), "bytes": out.stat().st_size, "sha256_12": digest,

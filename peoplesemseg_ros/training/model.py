@@ -223,11 +223,29 @@ def logits_at(model: nn.Module, x: Tensor, internal: tuple[int, int] | None) -> 
 class _Wrapped(nn.Module):
     """A network with the embedded model's in-graph normalization and optional internal size."""
 
-    def __init__(self, model: nn.Module, internal: tuple[int, int] | None = None) -> None:
+    def __init__(self, model: nn.Module, internal: tuple[int, int] | None = None, *,
+                 person_margin: float = 0.0) -> None:
         super().__init__()
-        self.model = model
+        self.model = _PersonMargin(model, person_margin) if person_margin else model
         self.norm = _Normalize()
         self.internal = internal
+
+
+class _PersonMargin(nn.Module):
+    """``logit1 -= margin``: the decision becomes logit1 - logit0 > margin (calibrated on
+    val by ``peoplesemseg calibrate``). Applied before any resize back (bilinear keeps a
+    constant offset), so it costs one add at the network's own size."""
+
+    shift: Tensor
+
+    def __init__(self, model: nn.Module, margin: float) -> None:
+        super().__init__()
+        self.net = model
+        self.register_buffer("shift", torch.tensor([0.0, float(margin)]).view(1, 2, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        out: Tensor = self.net(x) - self.shift
+        return out
 
 
 class DeployWrapper(_Wrapped):

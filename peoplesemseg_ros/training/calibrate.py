@@ -1,0 +1,119 @@
+"""`peoplesemseg calibrate`: choose the person decision margin of a checkpoint on val.
+
+The exported graph decides ``person`` where ``logit1 - logit0 > margin``
+(``peoplesemseg export --person-margin M``; 0 is the plain argmax). A network
+trained with a small-person loss weight and copy-paste tends to over-paint, so a
+small positive margin can raise mIoU; this command sweeps margins on the **val
+split only** (torch, at the checkpoint's evaluation size and resize mode) and
+prints one JSON with every margin's figures and the chosen one (best val mIoU).
+dev_unseen figures are printed beside them for information; they take no part in
+the choice (dev_unseen is an evaluation set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .dataset import Sample, SegmentationDataset, read_folder, read_split
+from .export import load_checkpoint_model
+from .train import PEOPLE_FREE_SHARE, _to_input, parse_size
+from .transforms import IGNORE
+
+__all__ = ["add_arguments", "run", "sweep_margins"]
+
+DEFAULT_MARGINS = (-1.0, -0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+
+
+@torch.no_grad()
+def sweep_margins(model: torch.nn.Module, samples: list[Sample], size: tuple[int, int],
+                  margins: tuple[float, ...], *, resize: str = "letterbox"
+                  ) -> list[dict[str, float]]:
+    """Pooled mIoU, person IoU and people-free images with phantoms for each margin."""
+    model.eval()
+    ds = SegmentationDataset(samples, size, train=False, resize=resize)
+    conf = np.zeros((len(margins), 2, 2), np.int64)
+    phantoms = np.zeros(len(margins), np.int64)
+    free = 0
+    for i in range(len(ds)):
+        image, mask, _ = ds[i]
+        logits = model(_to_input(image[None], torch.device("cpu")))[0].float()
+        diff = (logits[1] - logits[0]).numpy()
+        m = mask.numpy()
+        valid = m != IGNORE
+        people_free = bool(valid.any()) and not (m == 1).any()
+        free += people_free
+        truth = m[valid]
+        for k, margin in enumerate(margins):
+            pred = (diff[valid] > margin).astype(np.int64)
+            conf[k] += np.bincount(truth * 2 + pred, minlength=4).reshape(2, 2)
+            if people_free:
+                phantoms[k] += int(pred.mean() > PEOPLE_FREE_SHARE)
+    rows = []
+    for k, margin in enumerate(margins):
+        c = conf[k].astype(np.float64)
+        tp = np.diag(c)
+        iou = tp / np.maximum(c.sum(0) + c.sum(1) - tp, 1.0)
+        rows.append({"margin": margin, "miou": float(iou.mean()), "iou_person": float(iou[1]),
+                     "people_free": free, "people_free_with_phantoms": int(phantoms[k])})
+    return rows
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", type=Path, help="training checkpoint (best.pt)")
+    p.add_argument("--data", type=Path, default=Path("../shared/data/train"),
+                   help="dataset root holding splits/ (default: ../shared/data/train)")
+    p.add_argument("--dev", type=Path, default=None,
+                   help="unseen-domain set reported beside val, never used for the choice "
+                   "(default DATA/../dev_unseen, skipped when absent)")
+    p.add_argument("--margins", default=",".join(map(str, DEFAULT_MARGINS)),
+                   help="comma-separated logit margins to try (write --margins=-1,0,1 when "
+                   "one is negative)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.checkpoint.is_file():
+        raise SystemExit(f"checkpoint not found: {args.checkpoint}")
+    if not (args.data / "splits").is_dir():
+        raise SystemExit(f"no dataset at {args.data} (expected {args.data}/splits/val.txt)")
+    try:
+        margins = tuple(float(v) for v in str(args.margins).split(",") if v.strip())
+    except ValueError as exc:
+        raise SystemExit(f"--margins must be comma-separated numbers: {exc}") from exc
+    if not margins:
+        raise SystemExit("--margins is empty")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, state = load_checkpoint_model(args.checkpoint)
+    train_args: dict[str, Any] = state.get("args", {})
+    size = parse_size(str(train_args.get("canvas") or train_args.get("size", "272x480")))
+    resize = str(train_args.get("resize", "letterbox"))
+    redistributable = bool(train_args.get("redistributable", False))
+    val = sweep_margins(model, read_split(args.data, "val", redistributable=redistributable),
+                        size, margins, resize=resize)
+    best = max(val, key=lambda r: r["miou"])
+    report: dict[str, Any] = {"checkpoint": args.checkpoint.name, "size": list(size),
+                              "resize": resize, "chosen_on": "val mIoU",
+                              "margin": best["margin"], "val": val}
+    dev = read_folder(args.dev or args.data.parent / "dev_unseen")
+    if dev:
+        report["dev_unseen_for_information"] = sweep_margins(model, dev, size, margins,
+                                                              resize=resize)
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="peoplesemseg calibrate", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
