@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -207,7 +208,23 @@ def test_lifecycle_failed_configure_can_be_retried(model: Path, tmp_path: Path,
             fut = cli.call_async(req)
             wait_for(fut.done, 30, "lifecycle service")
             return fut.result()
-        state = call(get, GetState.Request())
+
+        def answered(cli: Any, req: Any) -> Any:
+            """An idempotent request, re-sent until answered: wait_for_service sees the
+            server, not that the server's reply writer has matched this client yet."""
+            deadline = time.monotonic() + 60
+            while True:
+                fut = cli.call_async(req)
+                try:
+                    wait_for(fut.done, 3, "lifecycle service")
+                    return fut.result()
+                except AssertionError:  # (wait_for's timeout)
+                    if time.monotonic() > deadline:
+                        raise
+        state = answered(get, GetState.Request())
+        # a transition that is not valid from unconfigured: answered, changes nothing
+        assert not answered(change, ChangeState.Request(transition=Transition(
+            id=Transition.TRANSITION_DEACTIVATE))).success
         assert state.current_state.label == "unconfigured"
         res = call(change, ChangeState.Request(transition=Transition(
             id=Transition.TRANSITION_CONFIGURE)))
