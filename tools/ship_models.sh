@@ -13,8 +13,14 @@ PS=${PEOPLESEMSEG:-.venv/bin/peoplesemseg}
 M=peoplesemseg_ros/models
 CALIB=("$DATA/train/splits/train.txt" --num-images 128)
 
-"$PS" export "$DEFAULT_CKPT" --out "$M/peoplesemseg_default.onnx" --internal 288x512
-"$PS" export "$FAST_CKPT" --out "$M/peoplesemseg_fast.onnx" --height 144 --width 256
+# The person decision margin of each model, chosen on val only (calibrate_*.json).
+"$PS" calibrate "$DEFAULT_CKPT" --data "$DATA/train" > "$M/calibrate_default.json"
+"$PS" calibrate "$FAST_CKPT" --data "$DATA/train" > "$M/calibrate_fast.json"
+margin() { "${PY:-.venv/bin/python}" -c 'import json,sys; print(json.load(open(sys.argv[1]))["margin"])' "$1"; }
+"$PS" export "$DEFAULT_CKPT" --out "$M/peoplesemseg_default.onnx" --internal 288x512 \
+  --person-margin "$(margin "$M/calibrate_default.json")"
+"$PS" export "$FAST_CKPT" --out "$M/peoplesemseg_fast.onnx" --height 144 --width 256 \
+  --person-margin "$(margin "$M/calibrate_fast.json")"
 for name in default fast; do
   "$PS" quantize "$M/peoplesemseg_$name.onnx" --out "$M/peoplesemseg_${name}_int8.onnx" \
     --calib "${CALIB[@]}"
@@ -29,4 +35,4 @@ done
   --failures docs/dev_unseen_failures_fast.jpg > /dev/null
 "$PS" bench peers --models default,fast,default_int8,fast_int8 --threads 1 --rounds 10 \
   --iters 20 --shared "$DATA" --out "$M/peers.json" > /dev/null
-echo "wrote $M/*.onnx, $M/eval_*.json, $M/peers.json, docs/dev_unseen_failures*.jpg"
+echo "wrote $M/*.onnx, $M/calibrate_*.json, $M/eval_*.json, $M/peers.json, docs/dev_unseen_failures*.jpg"
