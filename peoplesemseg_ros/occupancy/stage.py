@@ -31,7 +31,8 @@ from peoplesemseg_ros.occupancy.mapper import (
 from peoplesemseg_ros.occupancy.msgs import cloud_msg, grid_msg, scan_msg
 from peoplesemseg_ros.params import NodeConfig
 
-__all__ = ["MAX_MASK_WIDTH", "OccupancyMessages", "OccupancyStage", "Warn"]
+__all__ = ["MAX_MASK_WIDTH", "POSE_STEP_M", "POSE_STEP_RAD", "OccupancyMessages", "OccupancyStage",
+           "Warn", "quantize_pose"]
 
 MAX_MASK_WIDTH = 960  # the model's input width
 
@@ -45,6 +46,17 @@ class OccupancyMessages(NamedTuple):
     grid: Any = None  # nav_msgs/OccupancyGrid -> person_occupancy
     scan: Any = None  # sensor_msgs/LaserScan -> people_scan
     cloud: Any = None  # sensor_msgs/PointCloud2 -> people_cloud
+
+
+POSE_STEP_M = 1e-3  # the pose the mapper is built for: 1 mm ...
+POSE_STEP_RAD = 1e-4  # ... and 0.006 deg (0.5 mm on the floor 5 m away)
+
+
+def quantize_pose(pose: tuple[float, ...]) -> tuple[float, ...]:
+    """``(x, y, z, roll, pitch, yaw)`` rounded to :data:`POSE_STEP_M` / :data:`POSE_STEP_RAD`:
+    a pose looked up from TF every frame keeps one mapper while the camera stays put."""
+    steps = (POSE_STEP_M,) * 3 + (POSE_STEP_RAD,) * 3
+    return tuple(round(v / q) * q for v, q in zip(pose, steps, strict=True))
 
 
 def _info_key(info: Any) -> tuple[Any, ...]:
@@ -77,6 +89,7 @@ class OccupancyStage:
     def _mapper_for(self, pose: tuple[float, ...], cfg: NodeConfig, step: int,
                     ) -> OccupancyMapper | None:
         info = self._info
+        pose = quantize_pose(pose)  # TF's float jitter must not rebuild (0.2-0.5 s) per frame
         settings = cfg.occupancy_kwargs()
         settings["min_person_height_px"] = max(1, round(settings["min_person_height_px"] / step))
         key = (_info_key(info), tuple(pose), tuple(sorted(settings.items())))

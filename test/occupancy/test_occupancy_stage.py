@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
 from peoplesemseg_ros import params
 from peoplesemseg_ros.occupancy.cloud import CloudConfig, column_points
-from peoplesemseg_ros.occupancy.stage import OccupancyMessages, OccupancyStage
+from peoplesemseg_ros.occupancy.stage import OccupancyMessages, OccupancyStage, quantize_pose
 
 POSE = (0.0, 0.0, 1.0, 0.0, 0.4, 0.0)  # 1 m up, pitched down
 HEADER = Header(frame_id="cam_optical")  # the image's header
@@ -60,6 +61,24 @@ def test_grid_and_scan_in_base_frame_and_rebuild_on_recalibration() -> None:
     stage.messages(_mask(), HEADER, (0.0, 0.0, 1.2, 0.0, 0.4, 0.0), cfg)  # pose changed
     assert stage._mapper is not second
     assert not warnings
+
+
+def test_tf_jitter_keeps_the_mapper_a_real_move_rebuilds() -> None:
+    """A pose looked up from TF each frame differs in its last float bits: no rebuild."""
+    stage, _ = _stage()
+    cfg = params.validate({})
+    stage.set_info(_info())
+    stage.messages(_mask(), HEADER, POSE, cfg)
+    first = stage._mapper
+    jittered = tuple(v + d for v, d in zip(POSE, (3e-9, -2e-9, 1e-7, 4e-9, -1e-8, 2e-9),
+                                           strict=True))
+    stage.messages(_mask(), HEADER, jittered, cfg)
+    assert stage._mapper is first
+    moved = (0.0, 0.0, 1.002, 0.0, 0.4, 0.0)  # 2 mm higher
+    stage.messages(_mask(), HEADER, moved, cfg)
+    assert stage._mapper is not first
+    assert stage._mapper is not None and abs(stage._mapper.pose.z - 1.002) < 1e-9
+    assert quantize_pose((0.12345, 0, 1, 0, 0.123456, 0))[::4] == pytest.approx((0.123, 0.1235))
 
 
 def test_switches_and_invalid_calibration() -> None:
