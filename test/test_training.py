@@ -79,14 +79,17 @@ def test_model_shapes_and_size() -> None:
     assert ids.shape == (2, 64, 96) and ids.dtype == torch.uint8
 
 
+_NO_PHOTOMETRIC = {"jitter_p": 0, "dark_p": 0, "low_contrast_p": 0, "gray_p": 0, "blur_p": 0,
+                   "cutout_p": 0, "noise_p": 0}
+
+
 def test_augment_keeps_image_and_mask_aligned() -> None:
     rng = np.random.default_rng(1)
     img = np.full((200, 300, 3), 40, np.uint8)
     mask = np.zeros((200, 300), np.uint8)
     img[50:150, 100:160] = (250, 0, 0)
     mask[50:150, 100:160] = 1
-    geometric_only = AugmentConfig(jitter_p=0, dark_p=0, low_contrast_p=0, gray_p=0, blur_p=0,
-                                   cutout_p=0, noise_p=0)
+    geometric_only = AugmentConfig(**_NO_PHOTOMETRIC)
     for _ in range(20):
         out_img, out_mask = augment(img, mask, (96, 160), geometric_only, rng)
         person = out_mask == 1
@@ -96,10 +99,6 @@ def test_augment_keeps_image_and_mask_aligned() -> None:
         agree = (red[out_mask != 255] == person[out_mask != 255]).mean()
         assert agree > 0.97, agree
         assert set(np.unique(out_mask)) <= {0, 1, 255}
-
-
-_NO_PHOTOMETRIC = {"jitter_p": 0, "dark_p": 0, "low_contrast_p": 0, "gray_p": 0, "blur_p": 0,
-                   "cutout_p": 0, "noise_p": 0}
 
 
 def test_recolour_paints_background_only() -> None:
@@ -152,8 +151,8 @@ def test_cutout_clears_mask_under_occluder() -> None:
     rng = np.random.default_rng(2)
     img = np.zeros((100, 100, 3), np.uint8)
     mask = np.ones((100, 100), np.uint8)
-    cfg = AugmentConfig(scale_min=1.0, scale_max=1.0, max_roll_deg=0, flip_p=0, jitter_p=0,
-                        dark_p=0, low_contrast_p=0, gray_p=0, blur_p=0, cutout_p=1.0, noise_p=0)
+    cfg = AugmentConfig(scale_min=1.0, scale_max=1.0, max_roll_deg=0, flip_p=0,
+                        **{**_NO_PHOTOMETRIC, "cutout_p": 1.0})
     _, out_mask = augment(img, mask, (100, 100), cfg, rng)
     assert (out_mask == 0).any() and (out_mask == 1).any()
 

@@ -17,13 +17,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from .dataset import Sample, SegmentationDataset, read_folder, read_split
 from .export import load_checkpoint_model
-from .train import PEOPLE_FREE_SHARE, _to_input, parse_size
-from .transforms import IGNORE
+from .train import (
+    LEGACY_ARGS,
+    _to_input,
+    confusion,
+    iou_from_confusion,
+    parse_size,
+    people_free_phantom,
+)
 
 __all__ = ["add_arguments", "run", "sweep_margins"]
 
@@ -34,33 +39,30 @@ DEFAULT_MARGINS = (-1.0, -0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 def sweep_margins(model: torch.nn.Module, samples: list[Sample], size: tuple[int, int],
                   margins: tuple[float, ...], *, resize: str = "letterbox"
                   ) -> list[dict[str, float]]:
-    """Pooled mIoU, person IoU and people-free images with phantoms for each margin."""
+    """Pooled mIoU, person IoU and people-free images with phantoms for each margin
+    (scored as training scores its epochs, :func:`.train.evaluate_torch`)."""
+    if not margins:
+        raise ValueError("no margins to sweep")
     model.eval()
     ds = SegmentationDataset(samples, size, train=False, resize=resize)
-    conf = np.zeros((len(margins), 2, 2), np.int64)
-    phantoms = np.zeros(len(margins), np.int64)
+    conf = torch.zeros(len(margins), 2, 2, dtype=torch.int64)
+    phantoms = [0] * len(margins)
     free = 0
     for i in range(len(ds)):
         image, mask, _ = ds[i]
         logits = model(_to_input(image[None], torch.device("cpu")))[0].float()
-        diff = (logits[1] - logits[0]).numpy()
-        m = mask.numpy()
-        valid = m != IGNORE
-        people_free = bool(valid.any()) and not (m == 1).any()
-        free += people_free
-        truth = m[valid]
+        diff = logits[1] - logits[0]
         for k, margin in enumerate(margins):
-            pred = (diff[valid] > margin).astype(np.int64)
-            conf[k] += np.bincount(truth * 2 + pred, minlength=4).reshape(2, 2)
-            if people_free:
-                phantoms[k] += int(pred.mean() > PEOPLE_FREE_SHARE)
+            pred = (diff > margin).long()
+            conf[k] += confusion(pred, mask)
+            is_free, has_phantom = people_free_phantom(pred, mask)
+            phantoms[k] += has_phantom
+        free += is_free
     rows = []
     for k, margin in enumerate(margins):
-        c = conf[k].astype(np.float64)
-        tp = np.diag(c)
-        iou = tp / np.maximum(c.sum(0) + c.sum(1) - tp, 1.0)
-        rows.append({"margin": margin, "miou": float(iou.mean()), "iou_person": float(iou[1]),
-                     "people_free": free, "people_free_with_phantoms": int(phantoms[k])})
+        ious = iou_from_confusion(conf[k])
+        rows.append({"margin": margin, "miou": ious["miou"], "iou_person": ious["iou_person"],
+                     "people_free": free, "people_free_with_phantoms": phantoms[k]})
     return rows
 
 
@@ -91,9 +93,10 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     model, state = load_checkpoint_model(args.checkpoint)
-    train_args: dict[str, Any] = state.get("args", {})
-    size = parse_size(str(train_args.get("canvas") or train_args.get("size", "272x480")))
-    resize = str(train_args.get("resize", "letterbox"))
+    # what the run trained with, older checkpoints' defaults filled in as --resume does
+    train_args: dict[str, Any] = {**LEGACY_ARGS, **state.get("args", {})}
+    size = parse_size(str(train_args["canvas"] or train_args["size"]))
+    resize = str(train_args["resize"])
     redistributable = bool(train_args.get("redistributable", False))
     val = sweep_margins(model, read_split(args.data, "val", redistributable=redistributable),
                         size, margins, resize=resize)

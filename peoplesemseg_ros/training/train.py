@@ -34,8 +34,8 @@ from .families import FAMILIES, build
 from .losses import distill_loss, seg_loss
 from .transforms import IGNORE, AugmentConfig
 
-__all__ = ["add_arguments", "distill_loss", "evaluate_torch", "parse_size", "run", "seg_loss",
-           "train"]
+__all__ = ["add_arguments", "confusion", "distill_loss", "evaluate_torch", "iou_from_confusion",
+           "parse_size", "people_free_phantom", "run", "seg_loss", "train"]
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
@@ -139,10 +139,18 @@ def _load_config_file(path: Path) -> dict[str, Any]:
     return {k.replace("-", "_"): v for k, v in data.items()}
 
 
-def _confusion(pred: Tensor, target: Tensor) -> Tensor:
+def confusion(pred: Tensor, target: Tensor) -> Tensor:
+    """2x2 counts (truth, prediction) over the pixels that are not ignored."""
     valid = target != IGNORE
     idx = target[valid] * 2 + pred[valid]
     return torch.bincount(idx, minlength=4).view(2, 2)
+
+
+def people_free_phantom(pred: Tensor, target: Tensor) -> tuple[bool, bool]:
+    """(the image is people-free, and more than PEOPLE_FREE_SHARE of it is painted person)."""
+    valid = target != IGNORE
+    free = bool(valid.any()) and not bool((target == 1).any())
+    return free, free and float(pred[valid].float().mean()) > PEOPLE_FREE_SHARE
 
 
 def iou_from_confusion(conf: Tensor) -> dict[str, float]:
@@ -165,12 +173,11 @@ def evaluate_torch(model: nn.Module, loader: DataLoader[Any],
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             logits = model(x)
         pred = (logits[:, 1] > logits[:, 0]).long().cpu()
-        conf += _confusion(pred, masks)
+        conf += confusion(pred, masks)
         for p, m in zip(pred, masks, strict=True):
-            valid = m != IGNORE
-            if not (m == 1).any() and valid.any():
-                free += 1
-                phantom += int(float(p[valid].float().mean()) > PEOPLE_FREE_SHARE)
+            is_free, has_phantom = people_free_phantom(p, m)
+            free += is_free
+            phantom += has_phantom
     metrics = iou_from_confusion(conf)
     metrics.update(people_free=free, people_free_with_phantoms=phantom)
     return metrics
