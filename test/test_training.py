@@ -13,6 +13,9 @@ import pytest
 torch = pytest.importorskip("torch", reason="training needs the [train] extra (torch)")
 ort = pytest.importorskip("onnxruntime")
 
+from training_helpers import synthetic_dataset as _synthetic_dataset  # noqa: E402
+from training_helpers import train_args as _args  # noqa: E402
+
 from peoplesemseg_ros.training import train as train_mod  # noqa: E402
 from peoplesemseg_ros.training.dataset import read_split  # noqa: E402
 from peoplesemseg_ros.training.export import (  # noqa: E402
@@ -29,43 +32,6 @@ from peoplesemseg_ros.training.quantize import quantize_int8  # noqa: E402
 from peoplesemseg_ros.training.transforms import AugmentConfig, augment  # noqa: E402
 
 TINY = ShuffleSegConfig(**train_mod.PRESETS["tiny"])
-
-
-def _synthetic_dataset(root: Path, n_train: int = 8, n_val: int = 2) -> Path:
-    """Shared-data layout; 'people' are red upright boxes on a noisy grey background."""
-    rng = np.random.default_rng(0)
-    (root / "synth" / "images").mkdir(parents=True)
-    (root / "synth" / "masks").mkdir(parents=True)
-    (root / "splits").mkdir()
-    lines = []
-    for i in range(n_train + n_val):
-        h, w = (120, 160) if i % 2 else (160, 120)
-        img = rng.integers(60, 140, size=(h, w, 3), dtype=np.uint8)
-        mask = np.zeros((h, w), np.uint8)
-        for _ in range(2):
-            bh, bw = int(rng.integers(20, h // 2)), int(rng.integers(8, w // 4))
-            y, x = int(rng.integers(0, h - bh)), int(rng.integers(0, w - bw))
-            img[y:y + bh, x:x + bw] = (220, 30, 30)
-            mask[y:y + bh, x:x + bw] = 1
-        cv2.imwrite(str(root / "synth" / "images" / f"{i:03d}.jpg"),
-                    cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
-        cv2.imwrite(str(root / "synth" / "masks" / f"{i:03d}.png"), mask)
-        lines.append(f"synth/images/{i:03d}.jpg")
-    (root / "splits" / "train.txt").write_text("\n".join(lines[:n_train]) + "\n")
-    (root / "splits" / "val.txt").write_text("\n".join(lines[n_train:]) + "\n")
-    return root
-
-
-def _args(data: Path, out: Path, **kw: object) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    train_mod.add_arguments(parser)
-    ns = parser.parse_args(["--data", str(data), "--out", str(out), "--preset", "tiny",
-                            "--family", "shuffleseg",
-                            "--size", "64x96", "--batch-size", "4", "--workers", "0",
-                            "--amp", "off", "--no-progress", "--threads", "1"])
-    for key, value in kw.items():
-        setattr(ns, key, value)
-    return ns
 
 
 def test_model_shapes_and_size() -> None:

@@ -44,6 +44,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quantize": ("peoplesemseg_ros.training.quantize", "INT8 QDQ ONNX, calibrated on images"),
     "calibrate": ("peoplesemseg_ros.training.calibrate",
                   "choose a checkpoint's person decision margin on val (needs [train])"),
+    "recover": ("peoplesemseg_ros.training.recover",
+                "rebuild a training checkpoint from a shipped ONNX model (needs [train])"),
 }
 
 

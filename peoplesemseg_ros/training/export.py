@@ -137,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
     internal = parse_size(args.internal) if args.internal else None
     meta = {"epoch": str(state.get("epoch")),
             "val_miou_torch": f"{state.get('metrics', {}).get('miou', float('nan')):.4f}",
-            "train_args": json.dumps({k: _portable(v) for k, v in state.get("args", {}).items()}),
+            "train_args": json.dumps({k: _portable(v) for k, v in state.get("args", {}).items()
+                                     if not k.startswith("_")}),  # (older runs kept _run)
             # the node's resize_mode `auto` follows this
             "resize_mode": str(state.get("args", {}).get("resize", "letterbox"))}
     out = export_onnx(model, args.out, variant=args.variant, height=args.height,

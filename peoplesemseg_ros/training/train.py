@@ -34,8 +34,8 @@ from .families import FAMILIES, build
 from .losses import distill_loss, seg_loss
 from .transforms import IGNORE, AugmentConfig
 
-__all__ = ["add_arguments", "confusion", "distill_loss", "evaluate_torch", "iou_from_confusion",
-           "parse_size", "people_free_phantom", "run", "seg_loss", "train"]
+__all__ = ["add_arguments", "confusion", "distill_loss", "evaluate_torch", "family_options",
+           "iou_from_confusion", "parse_size", "people_free_phantom", "run", "seg_loss", "train"]
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
@@ -116,6 +116,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", type=Path, help="checkpoint to resume exactly")
     p.add_argument("--init", type=Path, help="checkpoint whose weights start a new schedule")
     p.add_argument("--no-progress", action="store_true")
+
+
+def family_options(family: str, preset: str) -> dict[str, Any]:
+    """The config options of ``--family`` / ``--preset`` (a copy; the caller may add to it)."""
+    presets = LITESEG_PRESETS if family == "liteseg" else PRESETS
+    if preset not in presets:
+        raise ValueError(f"unknown preset {preset!r} for {family}; known: {', '.join(presets)}")
+    return dict(presets[preset])
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -264,7 +272,7 @@ def train(args: argparse.Namespace) -> dict[str, float]:
                             batch_size=args.batch_size) if dev else None
 
     family = args.family
-    options = dict((LITESEG_PRESETS if family == "liteseg" else PRESETS)[args.preset])
+    options = family_options(family, args.preset)
     if family == "liteseg":
         options["pretrained"] = not args.no_pretrained and not state
     model, config = build(family, options, weights=args.encoder_weights)
@@ -339,7 +347,7 @@ def train(args: argparse.Namespace) -> dict[str, float]:
         log.flush()
         ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "epoch": epoch, "step": step,
-                "best_miou": max(best, score), "args": vars(args), "family": family,
+                "best_miou": max(best, score), "args": _saved_args(args), "family": family,
                 "model_config": config.to_dict(), "metrics": metrics}
         _atomic_save(ckpt, out / "last.pt")
         if score > best:
@@ -350,6 +358,11 @@ def train(args: argparse.Namespace) -> dict[str, float]:
             break
     log.close()
     return metrics
+
+
+def _saved_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The run's arguments; the CLI's private entries (``_run``, a function) stay out."""
+    return {k: v for k, v in vars(args).items() if not k.startswith("_")}
 
 
 def _atomic_save(obj: dict[str, Any], path: Path) -> None:

