@@ -30,7 +30,7 @@ from peoplesemseg_ros.core.hashing import sha256_file
 
 from .families import FAMILIES, restore
 from .model import DeployWrapper, LogitsWrapper
-from .train import parse_size
+from .train import LEGACY_ARGS, parse_size
 from .variants import logits_from_ids
 
 __all__ = ["add_arguments", "export_onnx", "load_checkpoint_model", "logits_from_ids", "run"]
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
             "train_args": json.dumps({k: _portable(v) for k, v in state.get("args", {}).items()
                                      if not k.startswith("_")}),  # (older runs kept _run)
             # the node's resize_mode `auto` follows this
-            "resize_mode": str(state.get("args", {}).get("resize", "letterbox"))}
+            "resize_mode": str({**LEGACY_ARGS, **state.get("args", {})}["resize"])}
     out = export_onnx(model, args.out, variant=args.variant, height=args.height,
                       width=args.width, internal=internal,
                       family=str(state.get("family", "shuffleseg")), metadata=meta,
