@@ -73,6 +73,15 @@ def test_recovered_liteseg_exports_the_same_masks_and_trains(tmp_path: Path) -> 
         want = net.eval()(x)
         got = copy.deepcopy(net).train()(x)
     assert torch.allclose(got, want, atol=1e-3, rtol=1e-3)
+    # each folded channel is scaled back to the weight norm training started from (the
+    # ImageNet stem here), so a fine-tune's AdamW steps are as large as training's were
+    assert state["recovered_from"]["weight_scale_reference"].startswith("imagenet")
+    start, _ = build("liteseg", {**train_mod.family_options("liteseg", "tiny"),
+                                 "pretrained": True})
+    for key in ("encoder._conv_stem.weight", "encoder._blocks.1._expand_conv.weight"):
+        torch.testing.assert_close(state["model"][key].flatten(1).norm(dim=1),
+                                   start.state_dict()[key].flatten(1).norm(dim=1))
+
     ckpt = tmp_path / "recovered.pt"
     torch.save(state, ckpt)
     metrics = train_mod.train(train_args(data, tmp_path / "tuned", epochs=1, family="liteseg",

@@ -13,7 +13,10 @@ The export folds each BatchNorm into the convolution before it (the file holds
 2. loads the initializers that kept their names (head, MediaPipe weights, buffers);
 3. gives each folded convolution its ``W'`` / ``b'``, matched in execution order with
    shape and group checks;
-4. measures each BatchNorm's input mean / variance on training images and sets its
+4. scales each folded channel back to the weight norm training started from (ImageNet
+   encoder, initialised decoder: AdamW's step size does not scale with a weight, so the
+   fold's factors of 0.1-4 would otherwise change the fine-tune's effective rates),
+   measures each BatchNorm's input mean / variance on training images and sets its
    running statistics and affine so that the eval-mode network again computes exactly
    ``W' x + b'``, while train mode's batch statistics start where the running ones are;
 5. checks the result against the file: the torch masks must agree with ONNX Runtime's
@@ -34,6 +37,7 @@ from torch import Tensor, nn
 from peoplesemseg_ros.core.hashing import sha256_file
 
 from .dataset import SegmentationDataset, load_sample, read_split
+from .efficientnet import WeightsError
 from .families import FAMILIES, build
 from .model import DeployWrapper, LogitsWrapper
 from .train import _to_input, family_options, parse_size
@@ -103,9 +107,12 @@ def _conv_order(net: nn.Module, example: Tensor) -> list[tuple[nn.Conv2d, nn.Bat
     return [(c, bn_of.get(id(c))) for c in order]
 
 
+Fixup = tuple[nn.Conv2d, nn.BatchNorm2d, Tensor]  # a folded pair and the bias it must give
+
+
 def _load_weights(wrapper: nn.Module, net: nn.Module, proto: Any, example: Tensor
-                  ) -> list[tuple[nn.BatchNorm2d, Tensor]]:
-    """Steps 2 and 3; returns each BatchNorm with the folded bias it must reproduce."""
+                  ) -> list[Fixup]:
+    """Steps 2 and 3; returns each folded convolution, its BatchNorm and the folded bias."""
     from onnx import numpy_helper
 
     inits = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
@@ -124,7 +131,7 @@ def _load_weights(wrapper: nn.Module, net: nn.Module, proto: Any, example: Tenso
     if len(convs) != len(folded):
         raise RecoverError(f"the file has {len(folded)} folded convolutions, the network "
                            f"{len(convs)}: {_MISMATCH}")
-    fixups: list[tuple[nn.BatchNorm2d, Tensor]] = []
+    fixups: list[Fixup] = []
     with torch.no_grad():
         for k, ((conv, bn), node) in enumerate(zip(convs, folded, strict=True)):
             w = inits.get(node.input[1])
@@ -151,14 +158,22 @@ def _load_weights(wrapper: nn.Module, net: nn.Module, proto: Any, example: Tenso
             bn.running_var.fill_(1.0 - bn.eps)  # type: ignore[union-attr]
             bn.weight.fill_(1.0)
             bn.bias.copy_(b)
-            fixups.append((bn, b))
+            fixups.append((conv, bn, b))
     return fixups
 
 
 @torch.no_grad()
-def _restatisticize(net: nn.Module, fixups: list[tuple[nn.BatchNorm2d, Tensor]],
-                    batches: list[Tensor]) -> None:
-    """Step 4: running statistics from real inputs, the eval-mode function unchanged."""
+def _restatisticize(net: nn.Module, fixups: list[Fixup], batches: list[Tensor],
+                    ref_norms: dict[int, Tensor]) -> None:
+    """Step 4: running statistics from real inputs, the eval-mode function unchanged.
+
+    The fold multiplied each output channel's weights by g / sqrt(v + eps), a factor
+    between about 0.1 and 4 here; AdamW's steps do not scale with a weight, so left
+    like that a fine-tune would move some channels ten times faster than training did.
+    Each channel is scaled back to the weight norm it had when training started
+    (``ref_norms``: the ImageNet encoder, the decoder's initialisation), the BatchNorm's
+    gamma taking the factor.
+    """
     sums: dict[int, list[Tensor]] = {}
 
     def on_bn(module: nn.Module, inp: tuple[Tensor, ...]) -> None:
@@ -170,7 +185,7 @@ def _restatisticize(net: nn.Module, fixups: list[tuple[nn.BatchNorm2d, Tensor]],
         s[1] += (x * x).sum(dim=(0, 2, 3))
         s[2] += x.shape[0] * x.shape[2] * x.shape[3]
 
-    hooks = [bn.register_forward_pre_hook(on_bn) for bn, _ in fixups]
+    hooks = [bn.register_forward_pre_hook(on_bn) for _, bn, _ in fixups]
     try:
         net.eval()
         for x in batches:
@@ -178,14 +193,46 @@ def _restatisticize(net: nn.Module, fixups: list[tuple[nn.BatchNorm2d, Tensor]],
     finally:
         for h in hooks:
             h.remove()
-    for bn, b in fixups:
+    for conv, bn, b in fixups:
         total, squares, count = sums[id(bn)]
-        mean = total / count
+        mean = total / count  # of z' = W' x
         var = (squares / count - mean * mean).clamp(min=0.0)
-        bn.running_mean.copy_(mean.float())  # type: ignore[union-attr]
-        bn.running_var.copy_(var.float())  # type: ignore[union-attr]
-        bn.weight.copy_(torch.sqrt(var + bn.eps).float())
+        norm = conv.weight.double().flatten(1).norm(dim=1)
+        scale = torch.ones_like(norm)
+        ref = ref_norms.get(id(conv))
+        if ref is not None:
+            ok = (norm > 0) & (ref > 0)
+            scale[ok] = norm[ok] / ref[ok]
+        # W = W' / s, so z = z' / s; BN then computes s (z - mean / s) + b' + mean = z' + b'
+        conv.weight.div_(scale.view(-1, 1, 1, 1).float())
+        bn.running_mean.copy_((mean / scale).float())  # type: ignore[union-attr]
+        bn.running_var.copy_((var / scale**2).float())  # type: ignore[union-attr]
+        bn.weight.copy_((scale * torch.sqrt(var / scale**2 + bn.eps)).float())
         bn.bias.copy_(b + mean.float())
+
+
+def _start_norms(family: str, options: dict[str, Any], args: dict[str, Any], net: nn.Module
+                 ) -> tuple[dict[int, Tensor], str]:
+    """Per-output-channel weight norms of each convolution of ``net`` as training began:
+    the family built as ``train`` built it (ImageNet encoder unless the run said
+    ``--no-pretrained``), keyed by the id of ``net``'s convolution."""
+    start = dict(options)
+    reference = "initialisation"
+    if family == "liteseg" and not args.get("no_pretrained", False):
+        start["pretrained"] = True
+        reference = "imagenet encoder, initialised decoder"
+    try:
+        ref, _ = build(family, start, weights=args.get("encoder_weights"))
+    except WeightsError:  # no ImageNet file here: the initialisation's norms still bound it
+        start["pretrained"], reference = False, "initialisation (no ImageNet weights found)"
+        ref, _ = build(family, start)
+    mods = dict(ref.named_modules())
+    norms: dict[int, Tensor] = {}
+    for name, conv in net.named_modules():
+        other = mods.get(name)
+        if isinstance(conv, nn.Conv2d) and isinstance(other, nn.Conv2d):
+            norms[id(conv)] = other.weight.detach().double().flatten(1).norm(dim=1)
+    return norms, reference
 
 
 def _agreement(wrapper: nn.Module, session: Any, variant: str, images: np.ndarray) -> float:
@@ -241,6 +288,7 @@ def recover(onnx_path: Path, data: Path, *, images: int = 48, seed: int = 0
     net_size = internal or (height, width)
     example = torch.zeros(1, 3, *net_size)
     fixups = _load_weights(wrapper, net, proto, example)
+    ref_norms, reference = _start_norms(family, options, args, net)
 
     samples = read_split(data, "train", redistributable=bool(args.get("redistributable")))
     if not samples:
@@ -251,7 +299,7 @@ def recover(onnx_path: Path, data: Path, *, images: int = 48, seed: int = 0
                              resize=str(args.get("resize", "letterbox")))
     batches = [_to_input(torch.stack([ds[j][0] for j in range(i, min(i + 8, len(ds)))]),
                          torch.device("cpu")) for i in range(0, len(ds), 8)]
-    _restatisticize(net, fixups, batches)
+    _restatisticize(net, fixups, batches, ref_norms)
 
     check = np.stack([cv2.resize(load_sample(s)[0], (width, height)) for s in picked[:8]])
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
@@ -264,7 +312,8 @@ def recover(onnx_path: Path, data: Path, *, images: int = 48, seed: int = 0
             "args": args, "epoch": int(meta.get("epoch", "-1")), "metrics": {"miou": val_miou},
             "recovered_from": {"onnx": onnx_path.name, "sha256_12": sha256_file(onnx_path)[:12],
                                "pixel_agreement": agreement, "person_margin": margin,
-                               "internal": list(net_size), "bn_images": len(picked)}}
+                               "internal": list(net_size), "bn_images": len(picked),
+                               "weight_scale_reference": reference}}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
