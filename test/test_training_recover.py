@@ -16,6 +16,7 @@ onnx = pytest.importorskip("onnx")
 
 from training_helpers import synthetic_dataset, train_args  # noqa: E402
 
+from peoplesemseg_ros.training import export as export_mod  # noqa: E402
 from peoplesemseg_ros.training import recover as recover_mod  # noqa: E402
 from peoplesemseg_ros.training import train as train_mod  # noqa: E402
 from peoplesemseg_ros.training.dataset import SegmentationDataset, read_split  # noqa: E402
@@ -102,6 +103,16 @@ def test_recover_command_and_clear_errors(tmp_path: Path,
     report = json.loads(capsys.readouterr().out)
     assert report["family"] == "liteseg" and report["pixel_agreement"] >= 0.999
     assert report["internal"] == list(INTERNAL) and out.is_file()
+    # the recovered checkpoint exports again; `--internal train` = its training size
+    ep = argparse.ArgumentParser()
+    export_mod.add_arguments(ep)
+    again = tmp_path / "again.onnx"
+    assert export_mod.run(ep.parse_args([str(out), "--out", str(again), "--height", "128",
+                                         "--width", "192", "--internal", "train"])) == 0
+    meta = ort.InferenceSession(str(again), providers=["CPUExecutionProvider"]
+                                ).get_modelmeta().custom_metadata_map
+    assert meta["network_input"] == "64x96" and meta["resize_mode"] == "letterbox"
+    assert json.loads(meta["train_args"])["family"] == "liteseg"
 
     with pytest.raises(SystemExit, match="model not found"):
         recover_mod.run(parser.parse_args([str(tmp_path / "none.onnx"), "--out", str(out),

@@ -2,6 +2,8 @@
 # Export, quantize and score the two shipped models from their training runs, and write
 # the figures MODEL.md quotes (eval_*.json, peers.json, the dev_unseen failure picture).
 #   tools/ship_models.sh RUN_DEFAULT/best.pt RUN_FAST/best.pt [DATA]
+# A model that is not retrained comes from its shipped file: `peoplesemseg recover
+# peoplesemseg_ros/models/peoplesemseg_fast.onnx --out runs/fast.pt` (the same masks).
 # DATA defaults to ../shared/data. Run it on an otherwise idle machine: peers.json holds
 # timings (ratios within the run are what to compare).
 set -euo pipefail
@@ -17,7 +19,7 @@ CALIB=("$DATA/train/splits/train.txt" --num-images 128)
 "$PS" calibrate "$DEFAULT_CKPT" --data "$DATA/train" > "$M/calibrate_default.json"
 "$PS" calibrate "$FAST_CKPT" --data "$DATA/train" > "$M/calibrate_fast.json"
 margin() { "${PY:-.venv/bin/python}" -c 'import json,sys; print(json.load(open(sys.argv[1]))["margin"])' "$1"; }
-"$PS" export "$DEFAULT_CKPT" --out "$M/peoplesemseg_default.onnx" --internal 288x512 \
+"$PS" export "$DEFAULT_CKPT" --out "$M/peoplesemseg_default.onnx" --internal train \
   --person-margin "$(margin "$M/calibrate_default.json")"
 "$PS" export "$FAST_CKPT" --out "$M/peoplesemseg_fast.onnx" --height 144 --width 256 \
   --person-margin "$(margin "$M/calibrate_fast.json")"

@@ -118,7 +118,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=int, default=WIDTH)
     p.add_argument("--internal", default="",
                    help="HxW the network runs at inside the graph (default: the input size; "
-                   "use the training scale, e.g. 288x512)")
+                   "use the training scale, e.g. 288x512, or `train`: the checkpoint's "
+                   "evaluation size, its --canvas or else --size)")
     p.add_argument("--person-margin", type=float, default=0.0,
                    help="person where logit1 - logit0 > this (default 0: argmax); choose it "
                    "on val with `peoplesemseg calibrate`")
@@ -134,13 +135,19 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint is None or not args.checkpoint.is_file():
         raise SystemExit(f"checkpoint not found: {args.checkpoint}")
     model, state = load_checkpoint_model(args.checkpoint)
-    internal = parse_size(args.internal) if args.internal else None
+    saved = {**LEGACY_ARGS, **state.get("args", {})}
+    if args.internal == "train":
+        internal: tuple[int, int] | None = parse_size(str(saved["canvas"] or saved["size"]))
+    else:
+        internal = parse_size(args.internal) if args.internal else None
+    if internal == (args.height, args.width):
+        internal = None
     meta = {"epoch": str(state.get("epoch")),
             "val_miou_torch": f"{state.get('metrics', {}).get('miou', float('nan')):.4f}",
             "train_args": json.dumps({k: _portable(v) for k, v in state.get("args", {}).items()
                                      if not k.startswith("_")}),  # (older runs kept _run)
             # the node's resize_mode `auto` follows this
-            "resize_mode": str({**LEGACY_ARGS, **state.get("args", {})}["resize"])}
+            "resize_mode": str(saved["resize"])}
     out = export_onnx(model, args.out, variant=args.variant, height=args.height,
                       width=args.width, internal=internal,
                       family=str(state.get("family", "shuffleseg")), metadata=meta,
