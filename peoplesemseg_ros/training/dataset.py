@@ -24,6 +24,7 @@ import torch
 from numpy.typing import NDArray
 from torch.utils.data import Dataset
 
+from .background import INCOMPLETE_LABEL_SOURCES, BackgroundConfig, background_window
 from .copypaste import PasteConfig, PersonBank, paste_people
 from .transforms import IGNORE, AugmentConfig, augment, letterbox_pair
 
@@ -164,13 +165,15 @@ class SegmentationDataset(Dataset[Item]):
 
     With ``paste`` (training only) people cut from the samples' own masks are
     pasted into windows (:mod:`.copypaste`); ``small_weight`` > 1 raises the
-    loss weight of small people up to that factor.
+    loss weight of small people up to that factor; with ``background`` some windows
+    are people-free cuts of the samples' own scenery (:mod:`.background`, no paste).
     """
 
     def __init__(self, samples: Sequence[Sample], size: tuple[int, int], *, train: bool,
                  augment_config: AugmentConfig | None = None, seed: int = 0,
                  canvas: tuple[int, int] | None = None, paste: PasteConfig | None = None,
-                 small_weight: float = 1.0, resize: str = "letterbox") -> None:
+                 small_weight: float = 1.0, resize: str = "letterbox",
+                 background: BackgroundConfig | None = None) -> None:
         if not samples:
             raise ValueError("empty dataset")
         self.samples = list(samples)
@@ -189,6 +192,7 @@ class SegmentationDataset(Dataset[Item]):
         self._cache: dict[int, tuple[NDArray[np.uint8], NDArray[np.uint8]]] = {}
         self.paste = paste if train else None
         self.small_weight = small_weight
+        self.background = background if train and background and background.p > 0 else None
         self.bank = PersonBank([self._stretched_mask(_read_mask(s)) for s in self.samples]) \
             if self.paste else PersonBank([])
 
@@ -216,13 +220,28 @@ class SegmentationDataset(Dataset[Item]):
             self._cache[index] = (image, mask)
         return self._cache[index]
 
+    def _background(self, index: int, image: NDArray[np.uint8], mask: NDArray[np.uint8],
+                    rng: np.random.Generator
+                    ) -> tuple[NDArray[np.uint8], NDArray[np.uint8]] | None:
+        """A people-free window instead of the whole image, with probability ``p``
+        (no random draw at all without ``background``: older runs replay exactly)."""
+        cfg = self.background
+        if cfg is None or self.samples[index].source in INCOMPLETE_LABEL_SOURCES:
+            return None
+        if rng.random() >= cfg.p:
+            return None
+        return background_window(image, mask, rng, cfg)
+
     def __getitem__(self, index: int) -> Item:
         image, mask = self._get(index)
         if self.train:
             rng = np.random.default_rng((self.seed, self.epoch, index))
+            window = self._background(index, image, mask, rng)
+            if window is not None:
+                image, mask = window
             img, msk = augment(image, mask, self.size, self.augment_config, rng,
                                canvas_hw=self.canvas)
-            if self.paste is not None:
+            if self.paste is not None and window is None:
                 paste_people(img, msk, self.bank, self._get, rng, self.paste, exclude=index)
         else:
             img, msk = letterbox_pair(image, mask, self.size)

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from .background import BackgroundConfig
 from .copypaste import PasteConfig
 from .dataset import SegmentationDataset, read_folder, read_negatives, read_split
 from .families import FAMILIES, build
@@ -53,7 +54,7 @@ PEOPLE_FREE_SHARE = 0.005
 LEGACY_ARGS: dict[str, Any] = {
     "canvas": "", "family": "shuffleseg", "encoder_weights": None, "no_pretrained": False,
     "negatives": 0, "paste": 0.0, "small_weight": 1.0, "distill": 0.0, "dev": None,
-    "resize": "letterbox", "hue": 0.0, "recolour": 0.0,
+    "resize": "letterbox", "hue": 0.0, "recolour": 0.0, "background": 0.0,
 }  # a people-free image "has phantom people" above this share
 
 
@@ -95,6 +96,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "windows get max(0.8, this))")
     p.add_argument("--small-weight", type=float, default=3.0,
                    help="max loss weight of small people (1: off)")
+    p.add_argument("--background", type=float, default=0.0,
+                   help="probability of replacing a window by a people-free cut of the same "
+                   "image's scenery (sources with every person labelled; 0: off)")
     p.add_argument("--hue", type=float, default=0.0,
                    help="probability of rotating the hue of a window (+-80 deg; 0: off)")
     p.add_argument("--recolour", type=float, default=0.0,
@@ -257,7 +261,8 @@ def train(args: argparse.Namespace) -> dict[str, float]:
                                    canvas=canvas, paste=paste,
                                    small_weight=float(args.small_weight), resize=args.resize,
                                    augment_config=AugmentConfig(hue_p=float(args.hue),
-                                                                recolour_p=float(args.recolour)))
+                                                                recolour_p=float(args.recolour)),
+                                   background=BackgroundConfig(p=float(args.background)))
     eval_size = canvas or size
     val_ds = SegmentationDataset(val_samples, eval_size, train=False, resize=args.resize)
     generator = torch.Generator()
