@@ -1,6 +1,6 @@
 """Person occupancy on a flat floor: mask + camera model + camera pose -> grid and scan.
 
-Plain numpy, no ROS imports (see :mod:`peoplesemseg_ros.occupancy.msgs` for the
+Plain numpy and OpenCV, no ROS imports (see :mod:`peoplesemseg_ros.occupancy.msgs` for the
 messages and ``docs/occupancy.md`` for the model, its assumptions and how it
 fails).
 
@@ -51,6 +51,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -78,6 +79,17 @@ _MAX_LUTS = 4
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 Bool = NDArray[np.bool_]
+
+
+def _nonzero_rc(values: Bool) -> tuple[I64, I64]:
+    """Row and column of every True pixel, row-major like ``np.nonzero`` (OpenCV's
+    ``findNonZero``: about 5x faster on a full-resolution mask, the stage's largest cost)."""
+    points = cv2.findNonZero(np.ascontiguousarray(values).view(np.uint8))
+    if points is None:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    xy = points.reshape(-1, 2).astype(np.int64)
+    return xy[:, 1], xy[:, 0]
 
 
 @dataclass(frozen=True)
@@ -247,7 +259,7 @@ class OccupancyMapper:
         ends = np.empty_like(m)
         np.greater(m[:-1], m[1:], out=ends[:-1])  # person here, background below
         ends[-1] = m[-1]
-        r, c = np.nonzero(ends)
+        r, c = _nonzero_rc(ends)
         keep = lut.valid[(r + top) * mask.shape[1] + c] & (r >= min_h - 1)
         r, c = r[keep], c[keep]
         for k in range(1, min_h):  # the run must reach min_h pixels up

@@ -509,3 +509,18 @@ def test_mask_dtype_and_layout_do_not_matter() -> None:
         np.testing.assert_array_equal(other.grid, res.grid)
         np.testing.assert_array_equal(other.ranges, res.ranges)
         np.testing.assert_array_equal(other.foot_points, res.foot_points)
+
+
+def test_nonzero_rc_matches_numpy_row_major() -> None:
+    """The foot search's OpenCV nonzero gives np.nonzero's pixels in its order."""
+    from peoplesemseg_ros.occupancy.mapper import _nonzero_rc
+
+    rng = np.random.default_rng(5)
+    for shape, share in (((544, 960), 0.02), ((7, 3), 0.5), ((5, 4), 0.0), ((1, 1), 1.0)):
+        values = rng.random(shape) < share
+        r, c = _nonzero_rc(values)
+        want_r, want_c = np.nonzero(values)
+        assert r.dtype == np.int64 and np.array_equal(r, want_r) and np.array_equal(c, want_c)
+    strided = (rng.random((20, 30)) < 0.3)[:, ::2]  # not contiguous
+    assert all(np.array_equal(a, b) for a, b in zip(_nonzero_rc(strided), np.nonzero(strided),
+                                                     strict=True))
