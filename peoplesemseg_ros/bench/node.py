@@ -153,14 +153,14 @@ def _run(session: DdsSession, prefixes: Sequence[str], spec: InputSpec, rate_hz:
                            "masks_received": len(arrivals),
                            "not_received": expected - len(arrivals),
                            "publish_call_ms_mean": pres["publish_call_ms_mean"]}
+    lat = [a[2] / 1e9 for a in arrivals]
     if keep_samples:
-        out["e2e_samples_s"] = [a[2] / 1e9 for a in arrivals]
-    if arrivals:
+        out["e2e_samples_s"] = lat
+    if lat:
         # one mask is a latency sample too: a starved node on a loaded box may
         # answer only one of a short run's frames, and the overheads need it
-        out["e2e"] = summarize_ms([a[2] / 1e9 for a in arrivals])
-    if len(arrivals) >= 2:
-        lat = [a[2] / 1e9 for a in arrivals]
+        out["e2e"] = summarize_ms(lat)
+    if len(lat) >= 2:
         t = sorted(a[3] for a in arrivals)
         half = len(lat) // 2
         out["e2e_first_half_p50_ms"] = float(np.percentile(lat[:half], 50)) * 1000

@@ -21,14 +21,8 @@ import torch
 
 from .dataset import Sample, SegmentationDataset, read_folder, read_split
 from .export import load_checkpoint_model
-from .train import (
-    LEGACY_ARGS,
-    _to_input,
-    confusion,
-    iou_from_confusion,
-    parse_size,
-    people_free_phantom,
-)
+from .runargs import checkpoint_args, eval_size
+from .train import _to_input, confusion, iou_from_confusion, people_free_phantom
 
 __all__ = ["add_arguments", "run", "sweep_margins"]
 
@@ -94,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     model, state = load_checkpoint_model(args.checkpoint)
     # what the run trained with, older checkpoints' defaults filled in as --resume does
-    train_args: dict[str, Any] = {**LEGACY_ARGS, **state.get("args", {})}
-    size = parse_size(str(train_args["canvas"] or train_args["size"]))
+    train_args = checkpoint_args(state)
+    size = eval_size(train_args)
     resize = str(train_args["resize"])
     redistributable = bool(train_args.get("redistributable", False))
     val = sweep_margins(model, read_split(args.data, "val", redistributable=redistributable),

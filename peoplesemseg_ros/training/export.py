@@ -30,7 +30,7 @@ from peoplesemseg_ros.core.hashing import sha256_file
 
 from .families import FAMILIES, restore
 from .model import DeployWrapper, LogitsWrapper
-from .train import LEGACY_ARGS, parse_size
+from .runargs import checkpoint_args, eval_size, parse_size, public_args
 from .variants import logits_from_ids
 
 __all__ = ["add_arguments", "export_onnx", "load_checkpoint_model", "logits_from_ids", "run"]
@@ -135,17 +135,17 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint is None or not args.checkpoint.is_file():
         raise SystemExit(f"checkpoint not found: {args.checkpoint}")
     model, state = load_checkpoint_model(args.checkpoint)
-    saved = {**LEGACY_ARGS, **state.get("args", {})}
+    saved = checkpoint_args(state)
     if args.internal == "train":
-        internal: tuple[int, int] | None = parse_size(str(saved["canvas"] or saved["size"]))
+        internal: tuple[int, int] | None = eval_size(saved)
     else:
         internal = parse_size(args.internal) if args.internal else None
     if internal == (args.height, args.width):
         internal = None
     meta = {"epoch": str(state.get("epoch")),
             "val_miou_torch": f"{state.get('metrics', {}).get('miou', float('nan')):.4f}",
-            "train_args": json.dumps({k: _portable(v) for k, v in state.get("args", {}).items()
-                                     if not k.startswith("_")}),  # (older runs kept _run)
+            "train_args": json.dumps({k: _portable(v) for k, v in
+                                      public_args(state.get("args", {})).items()}),
             # the node's resize_mode `auto` follows this
             "resize_mode": str(saved["resize"])}
     out = export_onnx(model, args.out, variant=args.variant, height=args.height,

@@ -40,7 +40,8 @@ from .dataset import SegmentationDataset, load_sample, read_split
 from .efficientnet import WeightsError
 from .families import FAMILIES, build
 from .model import DeployWrapper, LogitsWrapper
-from .train import _to_input, family_options, parse_size
+from .runargs import parse_size, public_args
+from .train import _atomic_save, _to_input, family_options
 from .train import add_arguments as train_arguments
 
 __all__ = ["RecoverError", "add_arguments", "recover", "run"]
@@ -56,14 +57,12 @@ class RecoverError(RuntimeError):
 def _typed_train_args(text: str) -> dict[str, Any]:
     """``train_args`` metadata (every value stored as text) -> typed like ``train``'s
     parser would give them (``None``, bools, numbers, paths)."""
-    raw = json.loads(text)
+    raw = public_args(json.loads(text))
     parser = argparse.ArgumentParser()
     train_arguments(parser)
     actions = {a.dest: a for a in parser._actions}
     out: dict[str, Any] = {}
     for key, value in raw.items():
-        if key.startswith("_"):
-            continue  # e.g. the CLI's bound run function, never an argument
         action = actions.get(key)
         if value == "None":
             out[key] = None
@@ -342,9 +341,7 @@ def run(args: argparse.Namespace) -> int:
     except RecoverError as exc:
         raise SystemExit(f"recover: {exc}") from exc
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(args.out)
+    _atomic_save(state, args.out)
     print(json.dumps({"checkpoint": str(args.out), "family": state["family"],
                       **state["recovered_from"]}))
     return 0

@@ -33,10 +33,12 @@ from .copypaste import PasteConfig
 from .dataset import SegmentationDataset, read_folder, read_negatives, read_split
 from .families import FAMILIES, build
 from .losses import distill_loss, seg_loss
+from .runargs import LEGACY_ARGS, checkpoint_args, parse_size, public_args
 from .transforms import IGNORE, AugmentConfig
 
-__all__ = ["add_arguments", "confusion", "distill_loss", "evaluate_torch", "family_options",
-           "iou_from_confusion", "parse_size", "people_free_phantom", "run", "seg_loss", "train"]
+__all__ = ["LEGACY_ARGS", "add_arguments", "confusion", "distill_loss", "evaluate_torch",
+           "family_options", "iou_from_confusion", "parse_size", "people_free_phantom", "run",
+           "seg_loss", "train"]
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
@@ -49,13 +51,7 @@ LITESEG_PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     "tiny": {"cut_block": 4, "decoder_channels": (16, 8)},
 }
-PEOPLE_FREE_SHARE = 0.005
-# What a checkpoint written before an option existed trained with (for --resume).
-LEGACY_ARGS: dict[str, Any] = {
-    "canvas": "", "family": "shuffleseg", "encoder_weights": None, "no_pretrained": False,
-    "negatives": 0, "paste": 0.0, "small_weight": 1.0, "distill": 0.0, "dev": None,
-    "resize": "letterbox", "hue": 0.0, "recolour": 0.0, "background": 0.0,
-}  # a people-free image "has phantom people" above this share
+PEOPLE_FREE_SHARE = 0.005  # a people-free image "has phantom people" above this share
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -128,14 +124,6 @@ def family_options(family: str, preset: str) -> dict[str, Any]:
     if preset not in presets:
         raise ValueError(f"unknown preset {preset!r} for {family}; known: {', '.join(presets)}")
     return dict(presets[preset])
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    h, _, w = text.lower().partition("x")
-    size = (int(h), int(w))
-    if min(size) < 32:
-        raise ValueError(f"--size must be HxW with both sides >= 32, got {text!r}")
-    return size
 
 
 def _load_config_file(path: Path) -> dict[str, Any]:
@@ -240,7 +228,7 @@ def train(args: argparse.Namespace) -> dict[str, float]:
     state: dict[str, Any] | None = None
     if args.resume:
         state = torch.load(args.resume, map_location="cpu", weights_only=False)
-        saved = {**LEGACY_ARGS, **state["args"]}
+        saved = checkpoint_args(state)
         for key in ("resume", "epochs", "max_steps", "no_progress", "workers", "threads", "out",
                     "dev"):
             saved[key] = getattr(args, key)  # may change on resume
@@ -352,7 +340,7 @@ def train(args: argparse.Namespace) -> dict[str, float]:
         log.flush()
         ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "epoch": epoch, "step": step,
-                "best_miou": max(best, score), "args": _saved_args(args), "family": family,
+                "best_miou": max(best, score), "args": public_args(vars(args)), "family": family,
                 "model_config": config.to_dict(), "metrics": metrics}
         _atomic_save(ckpt, out / "last.pt")
         if score > best:
@@ -363,11 +351,6 @@ def train(args: argparse.Namespace) -> dict[str, float]:
             break
     log.close()
     return metrics
-
-
-def _saved_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The run's arguments; the CLI's private entries (``_run``, a function) stay out."""
-    return {k: v for k, v in vars(args).items() if not k.startswith("_")}
 
 
 def _atomic_save(obj: dict[str, Any], path: Path) -> None:
