@@ -29,7 +29,7 @@ from peoplesemseg_ros.training.mediapipe import (  # noqa: E402
     TFLiteWeightsError,
     find_tflite,
 )
-from peoplesemseg_ros.training.model import DeployWrapper  # noqa: E402
+from peoplesemseg_ros.training.model import DeployWrapper, LogitsWrapper  # noqa: E402
 
 SOCCER_BALL, BASKETBALL, BASEBALL = 805, 430, 429
 
@@ -133,6 +133,42 @@ def test_families_build_restore_and_export_parity(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown model family"):
         build("resnet", {})
     assert MediaPipeConfig.from_dict(MediaPipeConfig().to_dict()) == MediaPipeConfig()
+
+
+def test_test_time_flip_export_is_mirror_symmetric_and_matches_torch(tmp_path: Path) -> None:
+    """``export --flip``: the graph averages the frame's and its mirror's logits."""
+    import onnx
+
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, size=(2, 72, 128, 3), dtype=np.uint8)
+    model, _ = build("liteseg", {"cut_block": 4, "decoder_channels": (16, 8),
+                                 "pretrained": False})
+    model.eval()
+    with torch.no_grad():  # a margin at the median logit gap: a random net decides both ways
+        logits = LogitsWrapper(model, (36, 64)).eval()(
+            torch.from_numpy(images).permute(0, 3, 1, 2).float())
+    margin = float((logits[:, 1] - logits[:, 0]).median())
+    plain = export_onnx(model, tmp_path / "plain.onnx", height=72, width=128,
+                        internal=(36, 64), family="liteseg", person_margin=margin)
+    flipped = export_onnx(model, tmp_path / "flip.onnx", height=72, width=128,
+                          internal=(36, 64), family="liteseg", person_margin=margin, flip=True)
+    meta = {p.key: p.value for p in onnx.load(str(flipped)).metadata_props}
+    assert meta["test_time_flip"] == "1"
+    run = {path: ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+           for path in (plain, flipped)}
+    got = run[flipped].run(None, {"image": images})[0]
+    with torch.no_grad():
+        want = DeployWrapper(model, (36, 64), person_margin=margin, flip=True).eval()(
+            torch.from_numpy(images)).numpy()
+        single = DeployWrapper(model, (36, 64), person_margin=margin).eval()(
+            torch.from_numpy(images)).numpy()
+    assert (got == want).mean() >= 0.999
+    assert (want != single).any(), "the flip must change a random network's decision"
+    mirrored = run[flipped].run(None, {"image": np.ascontiguousarray(images[:, :, ::-1])})[0]
+    assert (mirrored[:, :, ::-1] == got).mean() >= 0.999
+    plain_ids = run[plain].run(None, {"image": images})[0]
+    plain_mirrored = run[plain].run(None, {"image": np.ascontiguousarray(images[:, :, ::-1])})[0]
+    assert (plain_mirrored[:, :, ::-1] != plain_ids).any(), "a plain export is not symmetric"
 
 
 def test_small_person_weights_are_exact() -> None:

@@ -49,22 +49,24 @@ def load_checkpoint_model(path: Path) -> tuple[nn.Module, dict[str, Any]]:
 def export_onnx(model: nn.Module, out: Path, *, variant: str = "ids",
                 height: int = HEIGHT, width: int = WIDTH,
                 internal: tuple[int, int] | None = None, family: str = "shuffleseg",
-                metadata: dict[str, str] | None = None, person_margin: float = 0.0) -> Path:
+                metadata: dict[str, str] | None = None, person_margin: float = 0.0,
+                flip: bool = False) -> Path:
     """Export ``model`` (eval mode) to ``out``; returns ``out``.
 
     The graph's input is ``height`` x ``width``; with ``internal`` the network
     runs at that size inside the graph (see :class:`.model.DeployWrapper`); with
     ``person_margin`` the decision is logit1 - logit0 > margin (both variants' logits
-    carry the shift).
+    carry the shift); with ``flip`` the logits are the mean over the frame and its mirror
+    image (test-time flip, twice the compute).
     """
     model = model.eval()
     wrapper: nn.Module
     if variant == "ids":
-        wrapper = DeployWrapper(model, internal, person_margin=person_margin).eval()
+        wrapper = DeployWrapper(model, internal, person_margin=person_margin, flip=flip).eval()
         example = torch.zeros(1, height, width, 3, dtype=torch.uint8)
         names_in, names_out = ["image"], ["class_ids"]
     elif variant == "logits":
-        wrapper = LogitsWrapper(model, internal, person_margin=person_margin).eval()
+        wrapper = LogitsWrapper(model, internal, person_margin=person_margin, flip=flip).eval()
         example = torch.zeros(1, 3, height, width, dtype=torch.float32)
         names_in, names_out = ["input"], ["logits"]
     else:
@@ -85,6 +87,7 @@ def export_onnx(model: nn.Module, out: Path, *, variant: str = "ids",
              "classes": "0 background, 1 person", "variant": variant,
              "network_input": "x".join(map(str, internal or (height, width))),
              "person_margin": f"{person_margin:g}",
+             "test_time_flip": "1" if flip else "0",
              **(metadata or {})}
     # The tracer leaves the resize-derived output dims symbolic; they are static.
     static = [height, width] if variant == "ids" else [2, height, width]
@@ -123,6 +126,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--person-margin", type=float, default=0.0,
                    help="person where logit1 - logit0 > this (default 0: argmax); choose it "
                    "on val with `peoplesemseg calibrate`")
+    p.add_argument("--flip", action="store_true",
+                   help="test-time flip inside the graph: average the logits of the frame "
+                   "and its mirror image (twice the compute; see MODEL.md for what it buys)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -151,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     out = export_onnx(model, args.out, variant=args.variant, height=args.height,
                       width=args.width, internal=internal,
                       family=str(state.get("family", "shuffleseg")), metadata=meta,
-                      person_margin=args.person_margin)
+                      person_margin=args.person_margin, flip=args.flip)
     digest = sha256_file(out)[:12]
     params = sum(p.numel() for p in model.parameters())
     print(json.dumps({"onnx": str(out), "bytes": out.stat().st_size, "sha256_12": digest,

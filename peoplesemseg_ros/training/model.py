@@ -224,11 +224,28 @@ class _Wrapped(nn.Module):
     """A network with the embedded model's in-graph normalization and optional internal size."""
 
     def __init__(self, model: nn.Module, internal: tuple[int, int] | None = None, *,
-                 person_margin: float = 0.0) -> None:
+                 person_margin: float = 0.0, flip: bool = False) -> None:
         super().__init__()
-        self.model = _PersonMargin(model, person_margin) if person_margin else model
+        net = _FlipAverage(model) if flip else model
+        self.model = _PersonMargin(net, person_margin) if person_margin else net
         self.norm = _Normalize()
         self.internal = internal
+
+
+class _FlipAverage(nn.Module):
+    """Test-time flip: the mean of the logits of the frame and of its mirror image (mirrored
+    back). One pass at twice the batch; the result is left-right symmetric by
+    construction. Exported as ONNX Slice with step -1 (TensorRT parses it)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.net = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        n = x.shape[0]
+        both: Tensor = self.net(torch.cat([x, x.flip(-1)]))
+        out: Tensor = (both[:n] + both[n:].flip(-1)) * 0.5
+        return out
 
 
 class _PersonMargin(nn.Module):
