@@ -157,15 +157,19 @@ def test_test_time_flip_export_is_mirror_symmetric_and_matches_torch(tmp_path: P
     run = {path: ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
            for path in (plain, flipped)}
     got = run[flipped].run(None, {"image": images})[0]
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
     with torch.no_grad():
-        want = DeployWrapper(model, (36, 64), person_margin=margin, flip=True).eval()(
-            torch.from_numpy(images)).numpy()
-        single = DeployWrapper(model, (36, 64), person_margin=margin).eval()(
-            torch.from_numpy(images)).numpy()
-    assert (got == want).mean() >= 0.999
+        flip_logits = LogitsWrapper(model, (36, 64), flip=True).eval()(x)
+        one_logits = LogitsWrapper(model, (36, 64)).eval()(x)
+    gap = (flip_logits[:, 1] - flip_logits[:, 0] - margin).numpy()
+    want = (gap > 0).astype(np.uint8)
+    # the 5 % of pixels nearest the decision boundary may go either way (float order)
+    clear = np.abs(gap) > np.quantile(np.abs(gap), 0.05)
+    assert (got == want)[clear].all()
+    single = ((one_logits[:, 1] - one_logits[:, 0] - margin).numpy() > 0).astype(np.uint8)
     assert (want != single).any(), "the flip must change a random network's decision"
     mirrored = run[flipped].run(None, {"image": np.ascontiguousarray(images[:, :, ::-1])})[0]
-    assert (mirrored[:, :, ::-1] == got).mean() >= 0.999
+    assert (mirrored[:, :, ::-1] == got)[clear].all()
     plain_ids = run[plain].run(None, {"image": images})[0]
     plain_mirrored = run[plain].run(None, {"image": np.ascontiguousarray(images[:, :, ::-1])})[0]
     assert (plain_mirrored[:, :, ::-1] != plain_ids).any(), "a plain export is not symmetric"

@@ -105,7 +105,9 @@ def play_bag(path: Path, options: PlayOptions) -> dict[str, Any]:
             if not options.loop:
                 break
         unacked = []
-        if options.qos == "reliable":  # let reliable subscribers get the last messages
+        # let reliable subscribers get the last messages, unless told to stop (Ctrl-C on a
+        # --loop run must not wait up to ACK_TIMEOUT_S per topic on a recorder that left)
+        if options.qos == "reliable" and not stop.is_set():
             unacked = [t for t, pub in sorted(pubs.items())
                        if not pub.wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_S))]
             if unacked:
