@@ -98,7 +98,9 @@ def test_looping_bag_under_sim_time(tmp_path: Path) -> None:
         for key in ("input_fps", "output_fps"):
             value = float(diag[key])
             assert math.isfinite(value) and 0.0 <= value < 1000.0, (key, diag[key])
-        assert int(diag["frames_out"]) >= 2 * FRAMES
+        # counted across the loops, not reset at a jump (the node keeps only the newest
+        # frame, so a loaded box may drop some: CI saw 11 of 12)
+        assert int(diag["frames_out"]) > FRAMES
         assert int(diag["time_jumps"]) >= 2
     finally:
         if player is not None:
