@@ -316,6 +316,14 @@ def test_person_margin_export_and_calibrate(tmp_path: Path,
     assert [r["margin"] for r in report["val"]] == [-1.0, 0.0, 1.0]
     assert report["margin"] == max(report["val"], key=lambda r: r["miou"])["margin"]
     assert "dev_unseen_for_information" not in report  # the synthetic set has none
+    assert report["test_time_flip"] is False
+    # --flip scores the flip-averaged logits `export --flip` ships: other figures
+    assert calibrate.run(parser.parse_args([str(tmp_path / "run" / "last.pt"), "--data",
+                                            str(data), "--margins=-1,0,1", "--threads", "1",
+                                            "--flip"])) == 0
+    flipped = json.loads(capsys.readouterr().out)
+    assert flipped["test_time_flip"] is True and len(flipped["val"]) == 3
+    assert [r["miou"] for r in flipped["val"]] != [r["miou"] for r in report["val"]]
     with pytest.raises(SystemExit, match="comma-separated"):
         calibrate.run(parser.parse_args([str(tmp_path / "run" / "last.pt"), "--data",
                                          str(data), "--margins", "a,b"]))

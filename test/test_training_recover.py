@@ -7,6 +7,7 @@ import copy
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -19,24 +20,40 @@ from training_helpers import synthetic_dataset, train_args  # noqa: E402
 from peoplesemseg_ros.training import export as export_mod  # noqa: E402
 from peoplesemseg_ros.training import recover as recover_mod  # noqa: E402
 from peoplesemseg_ros.training import train as train_mod  # noqa: E402
-from peoplesemseg_ros.training.dataset import SegmentationDataset, read_split  # noqa: E402
+from peoplesemseg_ros.training.dataset import (  # noqa: E402
+    SegmentationDataset,
+    load_sample,
+    read_split,
+)
 from peoplesemseg_ros.training.export import export_onnx, load_checkpoint_model  # noqa: E402
 from peoplesemseg_ros.training.families import build, restore  # noqa: E402
+from peoplesemseg_ros.training.model import LogitsWrapper  # noqa: E402
 from peoplesemseg_ros.training.quantize import quantize_int8  # noqa: E402
 from peoplesemseg_ros.training.recover import RecoverError, recover  # noqa: E402
 
 H, W, INTERNAL = 64, 96, (32, 48)
 
 
-def _export_run(tmp_path: Path, data: Path, margin: float = 0.0) -> tuple[Path, Path]:
-    """A tiny LiteSeg trained one epoch, exported the way the shipped models are."""
+def _export_run(tmp_path: Path, data: Path, margin: float | None = 0.0, *, flip: bool = False,
+                seed_above: float | None = None) -> tuple[Path, Path]:
+    """A tiny LiteSeg trained one epoch, exported the way the shipped models are; margin
+    ``None``: the median logit gap of the training images (half their pixels flip);
+    ``seed_above``: a seed margin that far above the person margin."""
     train_mod.train(train_args(data, tmp_path / "run", epochs=1, family="liteseg",
                                negatives=0))
     model, state = load_checkpoint_model(tmp_path / "run" / "last.pt")
     meta = {"epoch": str(state["epoch"]), "val_miou_torch": f"{state['metrics']['miou']:.4f}",
             "train_args": json.dumps({k: str(v) for k, v in state["args"].items()})}
+    if margin is None:
+        images = np.stack([cv2.resize(load_sample(s)[0], (W, H))
+                           for s in read_split(data, "train")])
+        with torch.no_grad():
+            logits = LogitsWrapper(model, INTERNAL, flip=flip).eval()(
+                torch.from_numpy(images).permute(0, 3, 1, 2).float())
+        margin = float((logits[:, 1] - logits[:, 0]).median())
     path = export_onnx(model, tmp_path / "m.onnx", height=H, width=W, internal=INTERNAL,
-                       family="liteseg", metadata=meta, person_margin=margin)
+                       family="liteseg", metadata=meta, person_margin=margin, flip=flip,
+                       seed_margin=None if seed_above is None else margin + seed_above)
     return path, tmp_path / "run" / "last.pt"
 
 
@@ -68,7 +85,7 @@ def test_recovered_liteseg_exports_the_same_masks_and_trains(tmp_path: Path) -> 
     # the running statistics are those of the 8 training images: train mode on them as
     # one batch computes what eval mode computes
     ds = SegmentationDataset(read_split(data, "train"), INTERNAL, train=False)
-    x = train_mod._to_input(torch.stack([ds[i][0] for i in range(len(ds))]),
+    x = train_mod.to_input(torch.stack([ds[i][0] for i in range(len(ds))]),
                             torch.device("cpu"))
     with torch.no_grad():
         want = net.eval()(x)
@@ -88,6 +105,39 @@ def test_recovered_liteseg_exports_the_same_masks_and_trains(tmp_path: Path) -> 
     metrics = train_mod.train(train_args(data, tmp_path / "tuned", epochs=1, family="liteseg",
                                          init=ckpt, max_steps=1, negatives=0))
     assert metrics["step"] == 1 and metrics["miou"] == metrics["miou"]
+
+
+def test_recovered_flip_export_is_the_plain_network(tmp_path: Path) -> None:
+    """``export --flip --seed-margin`` files recover too: the wrapper is rebuilt with the
+    flip and the seed filter for the agreement check, the checkpoint is the plain network
+    and exports back to the file."""
+    data = synthetic_dataset(tmp_path / "data")
+    # at the median gap the flip decides many pixels: checked without it, recovery fails
+    path, _ = _export_run(tmp_path, data, margin=None, flip=True, seed_above=0.5)
+    state = recover(path, data, images=8)
+    assert state["recovered_from"]["test_time_flip"] is True
+    seed = state["recovered_from"]["seed_margin"]
+    assert seed == pytest.approx(state["recovered_from"]["person_margin"] + 0.5, abs=1e-4)
+    assert state["recovered_from"]["pixel_agreement"] >= 0.999
+    net, _ = restore(state)
+    images = np.random.default_rng(8).integers(0, 256, size=(3, H, W, 3), dtype=np.uint8)
+    margin = state["recovered_from"]["person_margin"]
+    again = export_onnx(net, tmp_path / "again.onnx", height=H, width=W, internal=INTERNAL,
+                        family="liteseg", person_margin=margin, flip=True, seed_margin=seed)
+    assert (_ids(again, images) == _ids(path, images)).mean() >= 0.999
+    odd = onnx.load(str(path))
+    for p in odd.metadata_props:
+        if p.key in ("test_time_flip", "seed_margin"):
+            p.value = "yes"
+    onnx.save(odd, str(tmp_path / "odd.onnx"))
+    with pytest.raises(RecoverError, match="test_time_flip metadata 'yes'"):
+        recover(tmp_path / "odd.onnx", data)
+    for p in odd.metadata_props:
+        if p.key == "test_time_flip":
+            p.value = "1"
+    onnx.save(odd, str(tmp_path / "odd.onnx"))
+    with pytest.raises(RecoverError, match="seed_margin metadata 'yes'"):
+        recover(tmp_path / "odd.onnx", data)
 
 
 def test_recover_command_and_clear_errors(tmp_path: Path,
@@ -113,6 +163,10 @@ def test_recover_command_and_clear_errors(tmp_path: Path,
                                 ).get_modelmeta().custom_metadata_map
     assert meta["network_input"] == "64x96" and meta["resize_mode"] == "letterbox"
     assert json.loads(meta["train_args"])["family"] == "liteseg"
+    for bad, match in ((["--person-margin", "1", "--seed-margin", "0.5"], "below the person"),
+                       (["--variant", "logits", "--seed-margin", "2"], "only the ids variant")):
+        with pytest.raises(SystemExit, match=match):
+            export_mod.run(ep.parse_args([str(out), "--out", str(tmp_path / "bad.onnx"), *bad]))
 
     with pytest.raises(SystemExit, match="model not found"):
         recover_mod.run(parser.parse_args([str(tmp_path / "none.onnx"), "--out", str(out),

@@ -7,7 +7,9 @@ small positive margin can raise mIoU; this command sweeps margins on the **val
 split only** (torch, at the checkpoint's evaluation size and resize mode) and
 prints one JSON with every margin's figures and the chosen one (best val mIoU).
 dev_unseen figures are printed beside them for information; they take no part in
-the choice (dev_unseen is an evaluation set).
+the choice (dev_unseen is an evaluation set). With ``--flip`` the logits are those of
+``export --flip`` (the mean over the frame and its mirror image), so the margin is
+chosen for the graph that will ship.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import torch
 
 from .dataset import Sample, SegmentationDataset, read_folder, read_split
 from .export import load_checkpoint_model
+from .model import FlipAverage
 from .runargs import checkpoint_args, eval_size
-from .train import _to_input, confusion, iou_from_confusion, people_free_phantom
+from .train import confusion, iou_from_confusion, people_free_phantom, to_input
 
 __all__ = ["add_arguments", "run", "sweep_margins"]
 
@@ -44,7 +47,7 @@ def sweep_margins(model: torch.nn.Module, samples: list[Sample], size: tuple[int
     free = 0
     for i in range(len(ds)):
         image, mask, _ = ds[i]
-        logits = model(_to_input(image[None], torch.device("cpu")))[0].float()
+        logits = model(to_input(image[None], torch.device("cpu")))[0].float()
         diff = logits[1] - logits[0]
         for k, margin in enumerate(margins):
             pred = (diff > margin).long()
@@ -70,6 +73,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--margins", default=",".join(map(str, DEFAULT_MARGINS)),
                    help="comma-separated logit margins to try (write --margins=-1,0,1 when "
                    "one is negative)")
+    p.add_argument("--flip", action="store_true",
+                   help="score the test-time flip (logits averaged over the frame and its "
+                   "mirror image), as `export --flip` will run it")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
 
 
@@ -87,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     model, state = load_checkpoint_model(args.checkpoint)
+    if args.flip:
+        model = FlipAverage(model)
     # what the run trained with, older checkpoints' defaults filled in as --resume does
     train_args = checkpoint_args(state)
     size = eval_size(train_args)
@@ -96,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
                         size, margins, resize=resize)
     best = max(val, key=lambda r: r["miou"])
     report: dict[str, Any] = {"checkpoint": args.checkpoint.name, "size": list(size),
-                              "resize": resize, "chosen_on": "val mIoU",
+                              "resize": resize, "test_time_flip": bool(args.flip),
+                              "chosen_on": "val mIoU",
                               "margin": best["margin"], "val": val}
     dev = read_folder(args.dev or args.data.parent / "dev_unseen")
     if dev:

@@ -9,7 +9,9 @@ The export folds each BatchNorm into the convolution before it (the file holds
 ``W' = W g / sqrt(v + eps)`` and ``b'``, not the network's parameters). Recovery:
 
 1. rebuilds the network its metadata names (``train_args``: family and preset) inside
-   the same deploy wrapper (internal size, person margin) the export used;
+   the same deploy wrapper (internal size, person and seed margins, test-time flip) the
+   export used; the checkpoint holds the plain network either way (``export --flip
+   --seed-margin M`` adds them again);
 2. loads the initializers that kept their names (head, MediaPipe weights, buffers);
 3. gives each folded convolution its ``W'`` / ``b'``, matched in execution order with
    shape and group checks;
@@ -41,8 +43,8 @@ from .efficientnet import WeightsError
 from .families import FAMILIES, build
 from .model import DeployWrapper, LogitsWrapper
 from .runargs import parse_size, public_args
-from .train import _atomic_save, _to_input, family_options
 from .train import add_arguments as train_arguments
+from .train import atomic_save, family_options, to_input
 
 __all__ = ["RecoverError", "add_arguments", "recover", "run"]
 
@@ -282,8 +284,21 @@ def recover(onnx_path: Path, data: Path, *, images: int = 48, seed: int = 0
     if internal == (height, width):
         internal = None
     margin = float(meta.get("person_margin", "0"))
-    wrapper_cls = DeployWrapper if variant == "ids" else LogitsWrapper
-    wrapper = wrapper_cls(net, internal, person_margin=margin)
+    flip = meta.get("test_time_flip", "0")
+    if flip not in ("0", "1"):
+        raise RecoverError(f"{onnx_path}: test_time_flip metadata {flip!r} (expected 0 or 1)")
+    seed_text = meta.get("seed_margin", "none")
+    try:
+        seed_margin = None if seed_text == "none" else float(seed_text)
+    except ValueError as exc:
+        raise RecoverError(f"{onnx_path}: seed_margin metadata {seed_text!r} (expected a "
+                           "number or none)") from exc
+    wrapper: nn.Module
+    if variant == "ids":
+        wrapper = DeployWrapper(net, internal, person_margin=margin, flip=flip == "1",
+                                seed_margin=seed_margin)
+    else:
+        wrapper = LogitsWrapper(net, internal, person_margin=margin, flip=flip == "1")
     net_size = internal or (height, width)
     example = torch.zeros(1, 3, *net_size)
     fixups = _load_weights(wrapper, net, proto, example)
@@ -296,7 +311,7 @@ def recover(onnx_path: Path, data: Path, *, images: int = 48, seed: int = 0
     picked = [samples[int(i)] for i in rng.permutation(len(samples))[:images]]
     ds = SegmentationDataset(picked, net_size, train=False,
                              resize=str(args.get("resize", "letterbox")))
-    batches = [_to_input(torch.stack([ds[j][0] for j in range(i, min(i + 8, len(ds)))]),
+    batches = [to_input(torch.stack([ds[j][0] for j in range(i, min(i + 8, len(ds)))]),
                          torch.device("cpu")) for i in range(0, len(ds), 8)]
     _restatisticize(net, fixups, batches, ref_norms)
 
@@ -311,6 +326,7 @@ def recover(onnx_path: Path, data: Path, *, images: int = 48, seed: int = 0
             "args": args, "epoch": int(meta.get("epoch", "-1")), "metrics": {"miou": val_miou},
             "recovered_from": {"onnx": onnx_path.name, "sha256_12": sha256_file(onnx_path)[:12],
                                "pixel_agreement": agreement, "person_margin": margin,
+                               "test_time_flip": flip == "1", "seed_margin": seed_margin,
                                "internal": list(net_size), "bn_images": len(picked),
                                "weight_scale_reference": reference}}
 
@@ -341,7 +357,7 @@ def run(args: argparse.Namespace) -> int:
     except RecoverError as exc:
         raise SystemExit(f"recover: {exc}") from exc
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_save(state, args.out)
+    atomic_save(state, args.out)
     print(json.dumps({"checkpoint": str(args.out), "family": state["family"],
                       **state["recovered_from"]}))
     return 0

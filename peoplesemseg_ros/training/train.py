@@ -36,9 +36,9 @@ from .losses import distill_loss, seg_loss
 from .runargs import LEGACY_ARGS, checkpoint_args, parse_size, public_args
 from .transforms import IGNORE, AugmentConfig
 
-__all__ = ["LEGACY_ARGS", "add_arguments", "confusion", "distill_loss", "evaluate_torch",
-           "family_options", "iou_from_confusion", "parse_size", "people_free_phantom", "run",
-           "seg_loss", "train"]
+__all__ = ["LEGACY_ARGS", "add_arguments", "atomic_save", "confusion", "distill_loss",
+           "evaluate_torch", "family_options", "iou_from_confusion", "parse_size",
+           "people_free_phantom", "run", "seg_loss", "to_input", "train"]
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
@@ -169,7 +169,7 @@ def evaluate_torch(model: nn.Module, loader: DataLoader[Any],
     conf = torch.zeros(2, 2, dtype=torch.int64)
     free, phantom = 0, 0
     for images, masks, *_ in loader:
-        x = _to_input(images, device)
+        x = to_input(images, device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             logits = model(x)
         pred = (logits[:, 1] > logits[:, 0]).long().cpu()
@@ -187,7 +187,8 @@ _MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
 _STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
 
 
-def _to_input(images: Tensor, device: torch.device) -> Tensor:
+def to_input(images: Tensor, device: torch.device) -> Tensor:
+    """uint8-range NCHW images -> the network's normalized channels-last float input."""
     x = (images.float() - _MEAN) / _STD
     return x.to(device).contiguous(memory_format=torch.channels_last)
 
@@ -308,7 +309,7 @@ def train(args: argparse.Namespace) -> dict[str, float]:
 
             progress = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}", leave=False)
         for images, masks, weights in loader:
-            x = _to_input(images, device)
+            x = to_input(images, device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 logits = model(x)
             loss = seg_loss(logits, masks.to(device), args.dice_weight, weights.to(device))
@@ -342,10 +343,10 @@ def train(args: argparse.Namespace) -> dict[str, float]:
                 "scheduler": scheduler.state_dict(), "epoch": epoch, "step": step,
                 "best_miou": max(best, score), "args": public_args(vars(args)), "family": family,
                 "model_config": config.to_dict(), "metrics": metrics}
-        _atomic_save(ckpt, out / "last.pt")
+        atomic_save(ckpt, out / "last.pt")
         if score > best:
             best = score
-            _atomic_save(ckpt, out / "best.pt")
+            atomic_save(ckpt, out / "best.pt")
         print(json.dumps(metrics), flush=True)
         if args.max_steps and step >= args.max_steps:
             break
@@ -353,7 +354,9 @@ def train(args: argparse.Namespace) -> dict[str, float]:
     return metrics
 
 
-def _atomic_save(obj: dict[str, Any], path: Path) -> None:
+def atomic_save(obj: dict[str, Any], path: Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename: a checkpoint is
+    never half-written when a session is cut."""
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)
     tmp.replace(path)
