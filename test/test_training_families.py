@@ -29,7 +29,11 @@ from peoplesemseg_ros.training.mediapipe import (  # noqa: E402
     TFLiteWeightsError,
     find_tflite,
 )
-from peoplesemseg_ros.training.model import DeployWrapper, LogitsWrapper  # noqa: E402
+from peoplesemseg_ros.training.model import (  # noqa: E402
+    DeployWrapper,
+    LogitsWrapper,
+    SeedFilter,
+)
 
 SOCCER_BALL, BASKETBALL, BASEBALL = 805, 430, 429
 
@@ -144,10 +148,11 @@ def test_test_time_flip_export_is_mirror_symmetric_and_matches_torch(tmp_path: P
     model, _ = build("liteseg", {"cut_block": 4, "decoder_channels": (16, 8),
                                  "pretrained": False})
     model.eval()
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
     with torch.no_grad():  # a margin at the median logit gap: a random net decides both ways
-        logits = LogitsWrapper(model, (36, 64)).eval()(
-            torch.from_numpy(images).permute(0, 3, 1, 2).float())
-    margin = float((logits[:, 1] - logits[:, 0]).median())
+        one_logits = LogitsWrapper(model, (36, 64)).eval()(x)
+        flip_logits = LogitsWrapper(model, (36, 64), flip=True).eval()(x)
+    margin = float((one_logits[:, 1] - one_logits[:, 0]).median())
     plain = export_onnx(model, tmp_path / "plain.onnx", height=72, width=128,
                         internal=(36, 64), family="liteseg", person_margin=margin)
     flipped = export_onnx(model, tmp_path / "flip.onnx", height=72, width=128,
@@ -157,10 +162,6 @@ def test_test_time_flip_export_is_mirror_symmetric_and_matches_torch(tmp_path: P
     run = {path: ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
            for path in (plain, flipped)}
     got = run[flipped].run(None, {"image": images})[0]
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
-    with torch.no_grad():
-        flip_logits = LogitsWrapper(model, (36, 64), flip=True).eval()(x)
-        one_logits = LogitsWrapper(model, (36, 64)).eval()(x)
     gap = (flip_logits[:, 1] - flip_logits[:, 0] - margin).numpy()
     want = (gap > 0).astype(np.uint8)
     # the 5 % of pixels nearest the decision boundary may go either way (float order)
@@ -173,6 +174,80 @@ def test_test_time_flip_export_is_mirror_symmetric_and_matches_torch(tmp_path: P
     plain_ids = run[plain].run(None, {"image": images})[0]
     plain_mirrored = run[plain].run(None, {"image": np.ascontiguousarray(images[:, :, ::-1])})[0]
     assert (plain_mirrored[:, :, ::-1] != plain_ids).any(), "a plain export is not symmetric"
+
+
+def test_seed_filter_keeps_seeded_regions_whole_and_drops_the_rest() -> None:
+    """Hysteresis: a weak region with one confident pixel survives entire (even a long
+    snake seeded at one end), one without is dropped, and the frame size need not be a
+    multiple of the cell."""
+    gap = torch.full((1, 70, 101), -1.0)
+    gap[0, 4:20, 4:30] = 0.5  # seeded block
+    gap[0, 10, 10] = 5.0
+    gap[0, 40:60, 4:30] = 0.5  # weak block: a phantom
+    gap[0, 4:8, 40:100] = 0.5  # snake: along the top, down the right edge, seed at its end
+    gap[0, 4:66, 96:100] = 0.5
+    gap[0, 65, 98] = 3.0
+    keep = SeedFilter(2.0, cell=4, steps=64)(gap)
+    person = gap > 0
+    kept = (person & keep)[0]
+    assert kept[4:20, 4:30].all() and kept[4:8, 40:100].all() and kept[4:66, 96:100].all()
+    assert not kept[40:60, 4:30].any()
+    assert int(kept.sum()) == int(person.sum()) - 20 * 26
+    # too few steps: the snake's far end is not reached (the reach is steps x cell pixels)
+    short = (person & SeedFilter(2.0, cell=4, steps=3)(gap))[0]
+    assert short[60:66, 96:100].all() and not short[4:8, 40:60].any()
+    with pytest.raises(ValueError, match="seed gap"):
+        SeedFilter(-1.0)
+
+
+def test_seed_margin_export_matches_torch(tmp_path: Path) -> None:
+    """``export --seed-margin``: ORT equals the torch wrapper, the filter only removes
+    person pixels, and the metadata names it."""
+    torch.manual_seed(6)
+    rng = np.random.default_rng(6)
+    noise = rng.integers(0, 256, size=(144, 128, 3), dtype=np.uint8)
+    images = cv2.GaussianBlur(noise, (0, 0), 4).reshape(2, 72, 128, 3)  # smooth: blobs
+    model, _ = build("liteseg", {"cut_block": 4, "decoder_channels": (16, 8),
+                                 "pretrained": False})
+    model.eval()
+    with torch.no_grad():
+        head = model.get_submodule("head")
+        assert isinstance(head, torch.nn.Conv2d)
+        head.weight.mul_(50.0)  # a random decoder is nearly flat: spread its logits
+        logits = LogitsWrapper(model, (36, 64)).eval()(
+            torch.from_numpy(images).permute(0, 3, 1, 2).float())
+    gap = (logits[:, 1] - logits[:, 0]).numpy()
+    margin = float(np.quantile(gap, 0.6))
+    # the seed between two well-separated 8x8-cell maxima, so no region is a float tie
+    cells = np.sort((gap - margin).reshape(2, 9, 8, 16, 8).max(axis=(2, 4)).ravel())
+    cells = cells[cells > 0]
+    lo = len(cells) // 4
+    k = lo + int(np.argmax(np.diff(cells[lo:-lo])))
+    seed = margin + float(cells[k] + cells[k + 1]) / 2
+    plain = export_onnx(model, tmp_path / "plain.onnx", height=72, width=128,
+                        internal=(36, 64), family="liteseg", person_margin=margin)
+    seeded = export_onnx(model, tmp_path / "seed.onnx", height=72, width=128,
+                         internal=(36, 64), family="liteseg", person_margin=margin,
+                         seed_margin=seed)
+    run = {p: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+           for p in (plain, seeded)}
+    got = run[seeded].run(None, {"image": images})[0]
+    base = run[plain].run(None, {"image": images})[0]
+    with torch.no_grad():
+        want = DeployWrapper(model, (36, 64), person_margin=margin, seed_margin=seed
+                             ).eval()(torch.from_numpy(images)).numpy()
+    assert (got == want).mean() >= 0.999
+    assert not (got & ~base.astype(bool)).any(), "the filter only removes person pixels"
+    assert 0 < int(got.sum()) < int(base.sum()), "some regions kept, some dropped"
+    meta = run[seeded].get_modelmeta().custom_metadata_map
+    assert float(meta["seed_margin"]) == pytest.approx(seed, rel=1e-4)
+    assert run[plain].get_modelmeta().custom_metadata_map["seed_margin"] == "none"
+    with pytest.raises(ValueError, match="below the person margin"):
+        export_onnx(model, tmp_path / "x.onnx", height=72, width=128, person_margin=1.0,
+                    seed_margin=0.5)
+    with pytest.raises(ValueError, match="only the ids variant"):
+        export_onnx(model, tmp_path / "x.onnx", variant="logits", height=72, width=128,
+                    seed_margin=0.5)
 
 
 def test_small_person_weights_are_exact() -> None:

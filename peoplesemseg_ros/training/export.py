@@ -50,22 +50,28 @@ def export_onnx(model: nn.Module, out: Path, *, variant: str = "ids",
                 height: int = HEIGHT, width: int = WIDTH,
                 internal: tuple[int, int] | None = None, family: str = "shuffleseg",
                 metadata: dict[str, str] | None = None, person_margin: float = 0.0,
-                flip: bool = False) -> Path:
+                flip: bool = False, seed_margin: float | None = None) -> Path:
     """Export ``model`` (eval mode) to ``out``; returns ``out``.
 
     The graph's input is ``height`` x ``width``; with ``internal`` the network
     runs at that size inside the graph (see :class:`.model.DeployWrapper`); with
     ``person_margin`` the decision is logit1 - logit0 > margin (both variants' logits
     carry the shift); with ``flip`` the logits are the mean over the frame and its mirror
-    image (test-time flip, twice the compute).
+    image (test-time flip, twice the compute); with ``seed_margin`` (ids only) a person
+    region is kept only if one of its pixels has logit1 - logit0 > seed_margin
+    (:class:`.model.SeedFilter`).
     """
     model = model.eval()
     wrapper: nn.Module
     if variant == "ids":
-        wrapper = DeployWrapper(model, internal, person_margin=person_margin, flip=flip).eval()
+        wrapper = DeployWrapper(model, internal, person_margin=person_margin, flip=flip,
+                                seed_margin=seed_margin).eval()
         example = torch.zeros(1, height, width, 3, dtype=torch.uint8)
         names_in, names_out = ["image"], ["class_ids"]
     elif variant == "logits":
+        if seed_margin is not None:
+            raise ValueError("a seed margin filters the class decision: only the ids "
+                             "variant has one")
         wrapper = LogitsWrapper(model, internal, person_margin=person_margin, flip=flip).eval()
         example = torch.zeros(1, 3, height, width, dtype=torch.float32)
         names_in, names_out = ["input"], ["logits"]
@@ -88,6 +94,7 @@ def export_onnx(model: nn.Module, out: Path, *, variant: str = "ids",
              "network_input": "x".join(map(str, internal or (height, width))),
              "person_margin": f"{person_margin:g}",
              "test_time_flip": "1" if flip else "0",
+             "seed_margin": "none" if seed_margin is None else f"{seed_margin:g}",
              **(metadata or {})}
     # The tracer leaves the resize-derived output dims symbolic; they are static.
     static = [height, width] if variant == "ids" else [2, height, width]
@@ -129,6 +136,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flip", action="store_true",
                    help="test-time flip inside the graph: average the logits of the frame "
                    "and its mirror image (twice the compute; see MODEL.md for what it buys)")
+    p.add_argument("--seed-margin", type=float, default=None,
+                   help="hysteresis (ids variant): keep a person region only if one of its "
+                   "pixels has logit1 - logit0 above this (>= --person-margin); weak regions "
+                   "without such a seed, typical phantoms, are dropped (default: off)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -154,10 +165,14 @@ def run(args: argparse.Namespace) -> int:
                                       public_args(state.get("args", {})).items()}),
             # the node's resize_mode `auto` follows this
             "resize_mode": str(saved["resize"])}
-    out = export_onnx(model, args.out, variant=args.variant, height=args.height,
-                      width=args.width, internal=internal,
-                      family=str(state.get("family", "shuffleseg")), metadata=meta,
-                      person_margin=args.person_margin, flip=args.flip)
+    try:
+        out = export_onnx(model, args.out, variant=args.variant, height=args.height,
+                          width=args.width, internal=internal,
+                          family=str(state.get("family", "shuffleseg")), metadata=meta,
+                          person_margin=args.person_margin, flip=args.flip,
+                          seed_margin=args.seed_margin)
+    except ValueError as exc:  # a seed margin on logits, or below the person margin
+        raise SystemExit(f"export: {exc}") from exc
     digest = sha256_file(out)[:12]
     params = sum(p.numel() for p in model.parameters())
     print(json.dumps({"onnx": str(out), "bytes": out.stat().st_size, "sha256_12": digest,

@@ -22,7 +22,9 @@ from torch import Tensor, nn
 
 __all__ = [
     "DeployWrapper",
+    "FlipAverage",
     "LogitsWrapper",
+    "SeedFilter",
     "ShuffleSeg",
     "ShuffleSegConfig",
     "build_model",
@@ -226,13 +228,13 @@ class _Wrapped(nn.Module):
     def __init__(self, model: nn.Module, internal: tuple[int, int] | None = None, *,
                  person_margin: float = 0.0, flip: bool = False) -> None:
         super().__init__()
-        net = _FlipAverage(model) if flip else model
+        net = FlipAverage(model) if flip else model
         self.model = _PersonMargin(net, person_margin) if person_margin else net
         self.norm = _Normalize()
         self.internal = internal
 
 
-class _FlipAverage(nn.Module):
+class FlipAverage(nn.Module):
     """Test-time flip: the mean of the logits of the frame and of its mirror image (mirrored
     back). One pass at twice the batch; the result is left-right symmetric by
     construction. Exported as ONNX Slice with step -1 (TensorRT parses it)."""
@@ -265,20 +267,70 @@ class _PersonMargin(nn.Module):
         return out
 
 
+class SeedFilter(nn.Module):
+    """Hysteresis on the person decision: a person region is kept only where it holds a
+    *seed*, a pixel whose (margin-shifted) logit gap exceeds ``seed_gap``; weak regions
+    without one (the typical phantom on a wall or a red object) are dropped whole.
+
+    Computed on a coarse grid so it stays a few cheap ONNX ops (Pad, MaxPool, Greater,
+    Mul, nearest Resize: TensorRT parses them all): the gap is max-pooled into cells of
+    ``cell`` x ``cell`` pixels, seed cells grow ``steps`` times through the cells that hold
+    any person pixel (a geodesic reconstruction, 3x3 per step), and a full-resolution
+    person pixel survives where its cell was reached. ``steps`` cells of reach (64 x 8 px
+    by default) cover a 960x544 frame's regions from any seed in them but the longest.
+    """
+
+    def __init__(self, seed_gap: float, *, cell: int = 8, steps: int = 64) -> None:
+        super().__init__()
+        if seed_gap < 0 or cell < 1 or steps < 1:
+            raise ValueError(f"seed gap must be >= 0, cell and steps >= 1 (got {seed_gap}, "
+                             f"{cell}, {steps})")
+        self.seed_gap, self.cell, self.steps = float(seed_gap), cell, steps
+
+    def forward(self, gap: Tensor) -> Tensor:
+        """``gap`` [N,H,W] (person where > 0) -> the kept-region mask [N,H,W] (bool)."""
+        h, w = int(gap.shape[-2]), int(gap.shape[-1])
+        pad_h, pad_w = -h % self.cell, -w % self.cell
+        g = gap[:, None]
+        if pad_h or pad_w:
+            g = F.pad(g, (0, pad_w, 0, pad_h), value=-1e4)
+        cells = F.max_pool2d(g, self.cell, self.cell)
+        weak = (cells > 0).to(gap.dtype)
+        grown = (cells > self.seed_gap).to(gap.dtype)
+        for _ in range(self.steps):
+            grown = F.max_pool2d(grown, 3, 1, 1) * weak
+        full = F.interpolate(grown, scale_factor=float(self.cell), mode="nearest")
+        keep: Tensor = full[:, 0, :h, :w] > 0.5
+        return keep
+
+
 class DeployWrapper(_Wrapped):
     """uint8 RGB NHWC [N,H,W,3] -> uint8 class ids [N,H,W] (the embedded contract).
 
     With ``internal`` (height, width) the network runs at that size inside the
     graph: the input is resized (bilinear) after normalization and the logits
     are resized back, so a 544x960 interface can run a network trained at
-    288x512 at the scale it was trained at.
+    288x512 at the scale it was trained at. With ``seed_margin`` (a logit gap, at
+    least ``person_margin``) person regions without a pixel above it are dropped
+    (:class:`SeedFilter`).
     """
+
+    def __init__(self, model: nn.Module, internal: tuple[int, int] | None = None, *,
+                 person_margin: float = 0.0, flip: bool = False,
+                 seed_margin: float | None = None) -> None:
+        super().__init__(model, internal, person_margin=person_margin, flip=flip)
+        if seed_margin is not None and seed_margin < person_margin:
+            raise ValueError(f"seed margin {seed_margin} is below the person margin "
+                             f"{person_margin}: every person pixel would be a seed")
+        self.seeds = None if seed_margin is None else SeedFilter(seed_margin - person_margin)
 
     def forward(self, image: Tensor) -> Tensor:
         logits = logits_at(self.model, self.norm(image.permute(0, 3, 1, 2).float()),
                            self.internal)
         # class map as logit1 > logit0 (no softmax, no full argmax needed for 2 classes)
         person = logits[:, 1] > logits[:, 0]
+        if self.seeds is not None:
+            person = person & self.seeds(logits[:, 1] - logits[:, 0])
         ids: Tensor = person.to(torch.uint8)
         return ids
 
