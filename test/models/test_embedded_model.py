@@ -30,6 +30,8 @@ MIN_INT8_AGREEMENT = 0.96  # per image; and 0.975 on average
 MEAN_INT8_AGREEMENT = 0.975
 INPUTS = {"default": [544, 960, 3], "fast": [144, 256, 3]}
 RESIZE = {"default": "letterbox", "fast": "stretch"}
+# the default runs with test-time flip inside the graph (MODEL.md); the fast one does not
+FLIP = {"default": "1", "fast": "0"}
 
 
 @pytest.mark.parametrize("name", sorted(EMBEDDED_MODELS))
@@ -46,6 +48,7 @@ def test_embedded_models_are_small_and_have_the_deploy_contract(name: str) -> No
     assert not isinstance(inp.shape[0], int)  # dynamic batch
     meta = sess.get_modelmeta().custom_metadata_map
     assert meta["resize_mode"] == RESIZE[family], meta
+    assert meta.get("test_time_flip", "0") == FLIP[family], meta
 
 
 def _ccp_items(shared_data: Path, n: int = 6) -> list[EvalItem]:
