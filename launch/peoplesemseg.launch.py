@@ -71,7 +71,8 @@ def generate_launch_description() -> LaunchDescription:
             "ROS parameters YAML for the node (all parameters, see config/peoplesemseg.yaml); "
             "empty: built-in defaults")),
         DeclareLaunchArgument("model", default_value="", description=(
-            "embedded model: default | fast | default_int8 | fast_int8 (see models/MODEL.md); "
+            "embedded model: default | default_single | fast | default_int8 | fast_int8 (see "
+            "models/MODEL.md); "
             "empty: the params file's value (default: default)")),
         DeclareLaunchArgument("model_path", default_value="", description=(
             "ONNX model or TensorRT engine; empty: the params file's value (default: the "

@@ -49,9 +49,11 @@ _PI: Final = math.pi
 SCHEMA: Final[tuple[ParamSpec, ...]] = (
     # --- model / backend (take effect at configure) ---
     ParamSpec("model", "str", "default", "embedded model used when model_path is empty: "
-              "default (960x544 in, best quality), fast (smaller network input, for a busy "
-              "CPU), or their ONNX Runtime INT8 variants; see models/MODEL.md",
-              choices=("default", "fast", "default_int8", "fast_int8")),
+              "default (960x544 in, best quality, runs each frame and its mirror image), "
+              "default_single (the same network in one pass: half the compute, a little "
+              "less quality), fast (smaller network input, for a busy CPU), or the ONNX "
+              "Runtime INT8 variants of default and fast; see models/MODEL.md",
+              choices=("default", "default_single", "fast", "default_int8", "fast_int8")),
     ParamSpec("model_path", "str", "", "ONNX model or TensorRT engine file; empty: the embedded "
               "model named by `model`"),
     ParamSpec("backend", "str", "auto", "inference backend; auto: tensorrt when a GPU and "

@@ -23,13 +23,16 @@ CALIB=("$DATA/train/splits/train.txt" --num-images 128)
 margin() { "${PY:-.venv/bin/python}" -c 'import json,sys; print(json.load(open(sys.argv[1]))["margin"])' "$1"; }
 "$PS" export "$DEFAULT_CKPT" --out "$M/peoplesemseg_default.onnx" --internal train \
   --person-margin "$(margin "$M/calibrate_default.json")" --flip
+# the same network in one pass (model: default_single): half the compute
+"$PS" export "$DEFAULT_CKPT" --out "$M/peoplesemseg_default_single.onnx" --internal train \
+  --person-margin "$(margin "$M/calibrate_default.json")"
 "$PS" export "$FAST_CKPT" --out "$M/peoplesemseg_fast.onnx" --height 144 --width 256 \
   --person-margin "$(margin "$M/calibrate_fast.json")"
 for name in default fast; do
   "$PS" quantize "$M/peoplesemseg_$name.onnx" --out "$M/peoplesemseg_${name}_int8.onnx" \
     --calib "${CALIB[@]}"
 done
-for name in default default_int8 fast fast_int8; do
+for name in default default_int8 default_single fast fast_int8; do
   "$PS" eval --shared "$DATA" --model "$M/peoplesemseg_$name.onnx" --threads 2 --no-progress \
     | tail -n 1 > "$M/eval_$name.json"
 done
@@ -37,6 +40,6 @@ done
   --failures docs/dev_unseen_failures.jpg > /dev/null
 "$PS" eval --shared "$DATA" --model "$M/peoplesemseg_fast.onnx" --threads 2 --no-progress \
   --failures docs/dev_unseen_failures_fast.jpg > /dev/null
-"$PS" bench peers --models default,fast,default_int8,fast_int8 --threads 1 --rounds 10 \
+"$PS" bench peers --models default,default_single,fast,default_int8,fast_int8 --threads 1 --rounds 10 \
   --iters 20 --shared "$DATA" --out "$M/peers.json" > /dev/null
 echo "wrote $M/*.onnx, $M/calibrate_*.json, $M/eval_*.json, $M/peers.json, docs/dev_unseen_failures*.jpg"

@@ -49,6 +49,7 @@ __all__ = [
 EMBEDDED_MODELS: Final = {
     "default": "peoplesemseg_default.onnx",
     "default_int8": "peoplesemseg_default_int8.onnx",
+    "default_single": "peoplesemseg_default_single.onnx",
     "fast": "peoplesemseg_fast.onnx",
     "fast_int8": "peoplesemseg_fast_int8.onnx",
 }
@@ -80,7 +81,7 @@ class PipelineConfig:
     """Everything that decides what a mask looks like (and how fast it comes)."""
 
     model_path: Path | None = None  # None: the embedded model named by `model`
-    model: str = "default"  # default | fast | default_int8 | fast_int8
+    model: str = "default"  # default | default_single | fast | default_int8 | fast_int8
     backend: str = "auto"  # auto | onnxruntime | tensorrt
     preprocessing: str = "auto"  # auto | embedded | tao_unet | isaac_ros | unit
     color_order: str = ""  # "" (preset) | rgb | bgr

@@ -28,10 +28,10 @@ from peoplesemseg_ros.core.pipeline import (
 MIN_PERSON_IOU = {"default": 0.75, "fast": 0.70}
 MIN_INT8_AGREEMENT = 0.96  # per image; and 0.975 on average
 MEAN_INT8_AGREEMENT = 0.975
-INPUTS = {"default": [544, 960, 3], "fast": [144, 256, 3]}
-RESIZE = {"default": "letterbox", "fast": "stretch"}
-# the default runs with test-time flip inside the graph (MODEL.md); the fast one does not
-FLIP = {"default": "1", "fast": "0"}
+INPUTS = {"default": [544, 960, 3], "default_single": [544, 960, 3], "fast": [144, 256, 3]}
+RESIZE = {"default": "letterbox", "default_single": "letterbox", "fast": "stretch"}
+# the default runs with test-time flip inside the graph (MODEL.md); the others do not
+FLIP = {"default": "1", "default_single": "0", "fast": "0"}
 
 
 @pytest.mark.parametrize("name", sorted(EMBEDDED_MODELS))
@@ -83,6 +83,29 @@ def test_embedded_models_segment_people_and_int8_agrees(shared_data: Path, name:
     assert iou >= MIN_PERSON_IOU[name], f"{name}: person IoU {iou:.3f} < {MIN_PERSON_IOU[name]}"
     assert min(agree) >= MIN_INT8_AGREEMENT, f"{name}: INT8 agreement {agree}"
     assert float(np.mean(agree)) >= MEAN_INT8_AGREEMENT, f"{name}: INT8 agreement {agree}"
+
+
+def test_model_parameter_offers_every_embedded_model() -> None:
+    from peoplesemseg_ros.params import SPECS
+
+    assert set(SPECS["model"].choices or ()) == set(EMBEDDED_MODELS)
+
+
+def test_default_single_is_the_default_network_in_one_pass(shared_data: Path) -> None:
+    """The single-pass file holds the default's weights: it segments people as well and
+    differs from the flip-averaged default only near the person boundaries."""
+    conf = Confusion()
+    agree: list[float] = []
+    with Pipeline(PipelineConfig(backend="onnxruntime", model="default")) as flip, \
+            Pipeline(PipelineConfig(backend="onnxruntime", model="default_single")) as single:
+        for item in _ccp_items(shared_data):
+            rgb, truth = _read(item)
+            (mask,) = single.segment([rgb])
+            (fmask,) = flip.segment([rgb])
+            conf.add(mask, truth)
+            agree.append(float((mask == fmask).mean()))
+    assert conf.metrics()["iou_person"] >= MIN_PERSON_IOU["default"]
+    assert min(agree) >= 0.97 and float(np.mean(agree)) >= 0.985, agree
 
 
 def test_wheel_ships_the_models(tmp_path: Path, repo_root: Path) -> None:
