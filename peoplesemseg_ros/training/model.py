@@ -273,7 +273,8 @@ class SeedFilter(nn.Module):
     without one (the typical phantom on a wall or a red object) are dropped whole.
 
     Computed on a coarse grid so it stays a few cheap ONNX ops (Pad, MaxPool, Greater,
-    Mul, nearest Resize: TensorRT parses them all): the gap is max-pooled into cells of
+    Mul, nearest Resize: all in TensorRT's ONNX parser's operator list; no engine of it
+    was built here): the gap is max-pooled into cells of
     ``cell`` x ``cell`` pixels, seed cells grow ``steps`` times through the cells that hold
     any person pixel (a geodesic reconstruction, 3x3 per step), and a full-resolution
     person pixel survives where its cell was reached. ``steps`` cells of reach (64 x 8 px
