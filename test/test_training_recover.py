@@ -86,7 +86,7 @@ def test_recovered_liteseg_exports_the_same_masks_and_trains(tmp_path: Path) -> 
     # one batch computes what eval mode computes
     ds = SegmentationDataset(read_split(data, "train"), INTERNAL, train=False)
     x = train_mod.to_input(torch.stack([ds[i][0] for i in range(len(ds))]),
-                            torch.device("cpu"))
+                           torch.device("cpu"))
     with torch.no_grad():
         want = net.eval()(x)
         got = copy.deepcopy(net).train()(x)

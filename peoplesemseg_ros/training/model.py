@@ -329,6 +329,8 @@ class DeployWrapper(_Wrapped):
         logits = logits_at(self.model, self.norm(image.permute(0, 3, 1, 2).float()),
                            self.internal)
         # class map as logit1 > logit0 (no softmax, no full argmax needed for 2 classes)
+        # kept as Greater(logit1, logit0), not gap > 0: variants.cut_logits finds the
+        # logits through this node, so the seed filter takes its own difference
         person = logits[:, 1] > logits[:, 0]
         if self.seeds is not None:
             person = person & self.seeds(logits[:, 1] - logits[:, 0])

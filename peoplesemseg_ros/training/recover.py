@@ -312,7 +312,7 @@ def recover(onnx_path: Path, data: Path, *, images: int = 48, seed: int = 0
     ds = SegmentationDataset(picked, net_size, train=False,
                              resize=str(args.get("resize", "letterbox")))
     batches = [to_input(torch.stack([ds[j][0] for j in range(i, min(i + 8, len(ds)))]),
-                         torch.device("cpu")) for i in range(0, len(ds), 8)]
+                        torch.device("cpu")) for i in range(0, len(ds), 8)]
     _restatisticize(net, fixups, batches, ref_norms)
 
     check = np.stack([cv2.resize(load_sample(s)[0], (width, height)) for s in picked[:8]])
