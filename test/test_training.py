@@ -29,7 +29,11 @@ from peoplesemseg_ros.training.model import (  # noqa: E402
     build_model,
 )
 from peoplesemseg_ros.training.quantize import quantize_int8  # noqa: E402
-from peoplesemseg_ros.training.transforms import AugmentConfig, augment  # noqa: E402
+from peoplesemseg_ros.training.transforms import (  # noqa: E402
+    AugmentConfig,
+    augment,
+    turn_people_hue,
+)
 
 TINY = ShuffleSegConfig(**train_mod.PRESETS["tiny"])
 
@@ -101,6 +105,21 @@ def test_hue_shift_changes_colour_not_brightness_order() -> None:
         hues.add(int(np.median(hsv[..., 0])))
         assert int(hsv[..., 2].mean()) > 150  # value kept
     assert len(hues) >= 4
+
+
+def test_person_hue_turns_people_only() -> None:
+    """Red people get another hue, the red background stays red."""
+    img = np.zeros((120, 200, 3), np.uint8)
+    img[...] = (210, 40, 40)  # red everywhere
+    mask = np.zeros((120, 200), np.uint8)
+    mask[20:100, 80:120] = 1
+    for seed in range(6):
+        out_img = turn_people_hue(img, mask, np.random.default_rng(seed))
+        hsv = cv2.cvtColor(out_img, cv2.COLOR_RGB2HSV)[..., 0].astype(int)
+        inner, outer = hsv[30:90, 90:110], hsv[:, :60]
+        assert (outer == int(cv2.cvtColor(img[:1, :1], cv2.COLOR_RGB2HSV)[0, 0, 0])).all()
+        red_distance = np.minimum(inner, 180 - inner)
+        assert (red_distance >= 25).all(), red_distance.min()  # >= 50 deg from red
 
 
 def test_colour_options_off_keep_the_random_stream() -> None:

@@ -83,3 +83,31 @@ def test_train_with_background_option(tmp_path: Path) -> None:
     state = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
     assert state["args"]["background"] == 0.5
     assert train_mod.LEGACY_ARGS["background"] == 0.0
+
+
+def test_dataset_turns_people_hue_after_the_paste(tmp_path: Path) -> None:
+    """person_hue_p draws last: the same window as without it, changed only on (and right
+    beside) person pixels, pasted people included; 0 draws nothing."""
+    from peoplesemseg_ros.training.copypaste import PasteConfig
+    from peoplesemseg_ros.training.transforms import AugmentConfig
+
+    data = synthetic_dataset(tmp_path / "data", n_train=6, n_val=0)
+    samples = [Sample(data / "synth" / "images" / f"{i:03d}.jpg",
+                      data / "synth" / "masks" / f"{i:03d}.png", None) for i in range(6)]
+    paste = PasteConfig(p=1.0, p_negative=1.0)
+    plain = SegmentationDataset(samples, (48, 64), train=True, seed=3, paste=paste)
+    turned = SegmentationDataset(samples, (48, 64), train=True, seed=3, paste=paste,
+                                 augment_config=AugmentConfig(person_hue_p=1.0))
+    changed_people = 0
+    for i in range(6):
+        (a, mask_a, _), (b, mask_b, _) = plain[i], turned[i]
+        assert torch.equal(mask_a, mask_b)
+        person = (mask_a == 1).numpy()
+        near = np.zeros_like(person)  # person pixels and their 8 neighbours
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                near |= np.roll(np.roll(person, dy, 0), dx, 1)
+        diff = (a.int() - b.int()).abs().sum(0).numpy()
+        assert (diff[~near] == 0).all()
+        changed_people += int((diff[person] > 0).sum())
+    assert changed_people > 0

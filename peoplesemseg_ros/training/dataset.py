@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 
 from .background import INCOMPLETE_LABEL_SOURCES, BackgroundConfig, background_window
 from .copypaste import PasteConfig, PersonBank, paste_people
-from .transforms import IGNORE, AugmentConfig, augment, letterbox_pair
+from .transforms import IGNORE, AugmentConfig, augment, letterbox_pair, turn_people_hue
 
 __all__ = [
     "NON_REDISTRIBUTABLE_SOURCES",
@@ -243,6 +243,9 @@ class SegmentationDataset(Dataset[Item]):
                                canvas_hw=self.canvas)
             if self.paste is not None and window is None:
                 paste_people(img, msk, self.bank, self._get, rng, self.paste, exclude=index)
+            hue_p = self.augment_config.person_hue_p
+            if hue_p > 0 and rng.random() < hue_p:  # after the paste: pasted people too
+                img = turn_people_hue(img, msk, rng)
         else:
             img, msk = letterbox_pair(image, mask, self.size)
         weight = small_person_weights(msk, max_weight=self.small_weight)

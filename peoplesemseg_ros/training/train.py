@@ -100,6 +100,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recolour", type=float, default=0.0,
                    help="probability of painting background blobs in saturated, mostly red "
                    "hues (person pixels untouched; against 'red things are people'). 0: off")
+    p.add_argument("--person-hue", type=float, default=0.0,
+                   help="probability of giving a window's people (their pixels only) a random "
+                   "other hue (60-300 deg; clothes in any colour, against 'red things are "
+                   "people'). 0: off")
     p.add_argument("--distill", type=float, default=0.0,
                    help="weight of a distillation term towards the pretrained network as it "
                    "was before fine-tuning (its person probability as a soft target; keeps "
@@ -249,8 +253,9 @@ def train(args: argparse.Namespace) -> dict[str, float]:
     train_ds = SegmentationDataset(train_samples, size, train=True, seed=args.seed,
                                    canvas=canvas, paste=paste,
                                    small_weight=float(args.small_weight), resize=args.resize,
-                                   augment_config=AugmentConfig(hue_p=float(args.hue),
-                                                                recolour_p=float(args.recolour)),
+                                   augment_config=AugmentConfig(
+                                       hue_p=float(args.hue), recolour_p=float(args.recolour),
+                                       person_hue_p=float(args.person_hue)),
                                    background=BackgroundConfig(p=float(args.background)))
     eval_size = canvas or size
     val_ds = SegmentationDataset(val_samples, eval_size, train=False, resize=args.resize)

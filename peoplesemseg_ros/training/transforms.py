@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from peoplesemseg_ros.core.preprocess import letterbox
 
-__all__ = ["AugmentConfig", "IGNORE", "augment", "letterbox_pair"]
+__all__ = ["AugmentConfig", "IGNORE", "augment", "letterbox_pair", "turn_people_hue"]
 
 IGNORE = 255
 Image = NDArray[np.uint8]
@@ -40,9 +40,13 @@ class AugmentConfig:
     noise_p: float = 0.2
     # colour as a shortcut: the training people wear many red clothes, so red things
     # became people on unseen scenes. hue_p rotates every hue of the window; recolour_p
-    # paints 1-3 soft blobs of background (never person) in saturated, mostly red hues.
+    # paints 1-3 soft blobs of background (never person) in saturated, mostly red hues;
+    # person_hue_p gives the people alone a random hue (their clothes in any colour,
+    # the background as it was), so a colour says nothing about who is a person; the
+    # dataset applies it after copy-paste, so that pasted people turn too.
     hue_p: float = 0.0
     recolour_p: float = 0.0
+    person_hue_p: float = 0.0
 
 
 def _affine(
@@ -118,6 +122,26 @@ def _hue_shift(image: Image, rng: np.random.Generator) -> Image:
     shift = int(rng.integers(-40, 41))
     hsv[..., 0] = ((hsv[..., 0].astype(np.int16) + shift) % 180).astype(np.uint8)
     return np.asarray(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), dtype=np.uint8)
+
+
+def turn_people_hue(image: Image, mask: Image, rng: np.random.Generator) -> Image:
+    """Rotate the hue of the person pixels (mask 1) by a random angle: their clothes in
+    another colour. Skin (the usual YCrCb box, Cr 133-173, Cb 77-127) keeps its colour,
+    a real cue, while saturated reds (Cr above 173) turn; seams are softened."""
+    person = (mask == 1).astype(np.float32)
+    if not person.any():
+        return image
+    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)  # OpenCV hue: 0..179
+    shift = int(rng.integers(30, 151))  # 60-300 deg: never the people's own colours
+    hsv[..., 0] = ((hsv[..., 0].astype(np.int16) + shift) % 180).astype(np.uint8)
+    turned = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB).astype(np.float32)
+    ycrcb = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb)
+    cr, cb = ycrcb[..., 1], ycrcb[..., 2]
+    skin = (cr >= 133) & (cr <= 173) & (cb >= 77) & (cb <= 127)
+    weight = person * ~skin * (mask != IGNORE)
+    a = cv2.GaussianBlur(weight.astype(np.float32), (3, 3), 0)[..., None]
+    out: Image = np.clip(image * (1.0 - a) + turned * a, 0, 255).astype(np.uint8)
+    return out
 
 
 def _recolour(image: Image, mask: Image, rng: np.random.Generator) -> Image:
