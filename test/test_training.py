@@ -343,6 +343,16 @@ def test_person_margin_export_and_calibrate(tmp_path: Path,
     flipped = json.loads(capsys.readouterr().out)
     assert flipped["test_time_flip"] is True and len(flipped["val"]) == 3
     assert [r["miou"] for r in flipped["val"]] != [r["miou"] for r in report["val"]]
+    # --internal scores at the size `export --internal` will run the network at
+    assert calibrate.run(parser.parse_args([str(tmp_path / "run" / "last.pt"), "--data",
+                                            str(data), "--margins=-1,0,1", "--threads", "1",
+                                            "--internal", "32x48"])) == 0
+    smaller = json.loads(capsys.readouterr().out)
+    assert smaller["size"] == [32, 48] and report["size"] != [32, 48]
+    assert [r["miou"] for r in smaller["val"]] != [r["miou"] for r in report["val"]]
+    with pytest.raises(SystemExit, match="--internal"):
+        calibrate.run(parser.parse_args([str(tmp_path / "run" / "last.pt"), "--data",
+                                         str(data), "--internal", "8x8"]))
     with pytest.raises(SystemExit, match="comma-separated"):
         calibrate.run(parser.parse_args([str(tmp_path / "run" / "last.pt"), "--data",
                                          str(data), "--margins", "a,b"]))

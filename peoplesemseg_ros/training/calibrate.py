@@ -9,7 +9,9 @@ prints one JSON with every margin's figures and the chosen one (best val mIoU).
 dev_unseen figures are printed beside them for information; they take no part in
 the choice (dev_unseen is an evaluation set). With ``--flip`` the logits are those of
 ``export --flip`` (the mean over the frame and its mirror image), so the margin is
-chosen for the graph that will ship.
+chosen for the graph that will ship. With ``--internal HxW`` the margins are scored at
+the size the exported graph runs the network at (``export --internal``) instead of the
+checkpoint's evaluation size.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import torch
 from .dataset import Sample, SegmentationDataset, read_folder, read_split
 from .export import load_checkpoint_model
 from .model import FlipAverage
-from .runargs import checkpoint_args, eval_size
+from .runargs import checkpoint_args, eval_size, parse_size
 from .train import confusion, iou_from_confusion, people_free_phantom, to_input
 
 __all__ = ["add_arguments", "run", "sweep_margins"]
@@ -76,6 +78,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flip", action="store_true",
                    help="score the test-time flip (logits averaged over the frame and its "
                    "mirror image), as `export --flip` will run it")
+    p.add_argument("--internal", default="",
+                   help="HxW to score at, as `export --internal HxW` will run the network "
+                   "(default: the checkpoint's evaluation size, its --canvas or else --size)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
 
 
@@ -90,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"--margins must be comma-separated numbers: {exc}") from exc
     if not margins:
         raise SystemExit("--margins is empty")
+    try:
+        internal = parse_size(args.internal) if args.internal else None
+    except ValueError as exc:
+        raise SystemExit(f"--internal: {exc}") from exc
     if args.threads:
         torch.set_num_threads(args.threads)
     model, state = load_checkpoint_model(args.checkpoint)
@@ -97,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         model = FlipAverage(model)
     # what the run trained with, older checkpoints' defaults filled in as --resume does
     train_args = checkpoint_args(state)
-    size = eval_size(train_args)
+    size = internal or eval_size(train_args)
     resize = str(train_args["resize"])
     redistributable = bool(train_args.get("redistributable", False))
     val = sweep_margins(model, read_split(args.data, "val", redistributable=redistributable),
