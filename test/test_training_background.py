@@ -111,3 +111,34 @@ def test_dataset_turns_people_hue_after_the_paste(tmp_path: Path) -> None:
         assert (diff[~near] == 0).all()
         changed_people += int((diff[person] > 0).sum())
     assert changed_people > 0
+
+
+def test_extra_ignore_maps_reach_the_loss_mask(tmp_path: Path) -> None:
+    """--extra-ignore gives samples without an ignore map of their own the folder's map:
+    its pixels load as 255 (no loss); samples without a file, or with their own map, keep
+    theirs; a missing folder is a clear error."""
+    import cv2
+
+    from peoplesemseg_ros.training.dataset import load_sample, read_split, with_extra_ignore
+
+    data = synthetic_dataset(tmp_path / "data", n_train=4, n_val=2)
+    samples = read_split(data, "train")
+    extra = tmp_path / "extra" / "synth"
+    extra.mkdir(parents=True)
+    _, mask = load_sample(samples[1])
+    ign = np.zeros_like(mask)
+    ign[:5, :5] = 1
+    cv2.imwrite(str(extra / "001.png"), ign)
+    own = Sample(samples[2].image, samples[2].mask, extra / "001.png")  # has its own map
+    out, found = with_extra_ignore([samples[0], samples[1], own], tmp_path / "extra")
+    assert found == 1
+    assert out[0] == samples[0] and out[2] == own
+    _, got = load_sample(out[1])
+    assert (got[:5, :5] == 255).all() and np.array_equal(got[5:], mask[5:])
+    with pytest.raises(FileNotFoundError, match="extra ignore folder"):
+        with_extra_ignore(samples, tmp_path / "nowhere")
+    # the option reaches training and its checkpoint's arguments
+    ns = train_args(data, tmp_path / "run", epochs=1, extra_ignore=tmp_path / "extra")
+    train_mod.train(ns)
+    state = torch.load(tmp_path / "run" / "last.pt", map_location="cpu", weights_only=False)
+    assert str(state["args"]["extra_ignore"]).endswith("extra")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -37,6 +37,7 @@ __all__ = [
     "read_split",
     "load_sample",
     "small_person_weights",
+    "with_extra_ignore",
 ]
 
 # Sources whose licence forbids redistribution of derived weights (NC / none stated).
@@ -91,6 +92,23 @@ def read_split(root: Path, split: str, *, redistributable: bool = False,
         ignore = image.parent.parent / "ignore" / (image.stem + ".png")
         samples.append(Sample(image, mask, ignore if ignore.exists() else None))
     return samples
+
+
+def with_extra_ignore(samples: Sequence[Sample], root: Path) -> tuple[list[Sample], int]:
+    """Give each sample without an ignore map ``root/<source>/<stem>.png`` when that exists
+    (nonzero = don't care in the loss), e.g. unlabelled background people of sources that
+    label only their main person. Returns the samples and how many got a map."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"extra ignore folder not found: {root}")
+    out, found = [], 0
+    for sample in samples:
+        extra = root / sample.source / (sample.image.stem + ".png")
+        if sample.ignore is None and extra.is_file():
+            out.append(replace(sample, ignore=extra))
+            found += 1
+        else:
+            out.append(sample)
+    return out, found
 
 
 def read_folder(root: Path) -> list[Sample]:

@@ -18,7 +18,7 @@ LEGACY_ARGS: dict[str, Any] = {
     "canvas": "", "family": "shuffleseg", "encoder_weights": None, "no_pretrained": False,
     "negatives": 0, "paste": 0.0, "small_weight": 1.0, "distill": 0.0, "dev": None,
     "resize": "letterbox", "hue": 0.0, "recolour": 0.0, "background": 0.0,
-    "person_hue": 0.0,
+    "person_hue": 0.0, "extra_ignore": None,
 }
 
 

@@ -30,7 +30,13 @@ from torch.utils.data import DataLoader
 
 from .background import BackgroundConfig
 from .copypaste import PasteConfig
-from .dataset import SegmentationDataset, read_folder, read_negatives, read_split
+from .dataset import (
+    SegmentationDataset,
+    read_folder,
+    read_negatives,
+    read_split,
+    with_extra_ignore,
+)
 from .families import FAMILIES, build
 from .losses import distill_loss, seg_loss
 from .runargs import LEGACY_ARGS, checkpoint_args, parse_size, public_args
@@ -104,6 +110,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="probability of giving a window's people (their pixels only) a random "
                    "other hue (60-300 deg; clothes in any colour, against 'red things are "
                    "people'). 0: off")
+    p.add_argument("--extra-ignore", type=Path, default=None,
+                   help="folder of <source>/<stem>.png maps (nonzero: no loss there) for train "
+                   "images without an ignore map of their own, e.g. unlabelled background "
+                   "people (see MODEL.md); default: none")
     p.add_argument("--distill", type=float, default=0.0,
                    help="weight of a distillation term towards the pretrained network as it "
                    "was before fine-tuning (its person probability as a soft target; keeps "
@@ -241,6 +251,10 @@ def train(args: argparse.Namespace) -> dict[str, float]:
         size = parse_size(args.size)
 
     train_samples = read_split(args.data, "train", redistributable=args.redistributable)
+    if args.extra_ignore is not None:
+        train_samples, found = with_extra_ignore(train_samples, Path(args.extra_ignore))
+        print(f"extra ignore maps for {found} of {len(train_samples)} train images",
+              flush=True)
     train_samples += read_negatives(args.data) * max(0, args.negatives)
     val_samples = read_split(args.data, "val", redistributable=args.redistributable)
     if args.limit:

