@@ -29,21 +29,20 @@ def test_regions_away_from_labelled_people_only() -> None:
     gap[50:150, 20:60] = 4.0  # the labelled person, seen
     gap[50:150, 60:64] = 1.0  # a halo touching it: not an unlabelled person
     gap[100:130, 200:210] = 2.0  # a far, unlabelled person
-    gap[10, 290] = 3.0  # a single-pixel speck: below min_area
+    gap[10:14, 285:290] = 3.0  # a 20-px speck: below min_area (60 px here)
     gap[150:190, 120:130] = -0.5  # weak: below the threshold
     rule = RegionRule(threshold=0.0, clearance=0.03, min_area=1e-3, grow=2)
-    out = unlabelled_regions(gap, mask, rule)
+    out = unlabelled_regions(gap > rule.threshold, mask, rule)
     assert out.dtype == np.uint8 and set(np.unique(out)) == {0, 1}
     assert out[100:130, 200:210].all()  # the far person
     assert out[98, 205] == 1 and out[95, 205] == 0  # grown by 2 px, no more
     assert not out[:, :100].any()  # nothing near the labelled person
-    assert out[10, 290] == 0 and not out[150:190, 120:130].any()
+    assert not out[10:14, 285:290].any() and not out[150:190, 120:130].any()
     assert not out[mask == 1].any()
     # a lower threshold takes the weak region too
-    assert unlabelled_regions(gap, mask, RegionRule(threshold=-1.0, min_area=1e-3))[
-        170, 125] == 1
+    assert unlabelled_regions(gap > -1.0, mask, RegionRule(min_area=1e-3))[170, 125] == 1
     with pytest.raises(ValueError, match="differ"):
-        unlabelled_regions(gap[:10], mask)
+        unlabelled_regions(gap[:10] > 0, mask)
     with pytest.raises(ValueError, match="bad region rule"):
         RegionRule(clearance=0.7)
 
@@ -72,10 +71,12 @@ def test_command_writes_maps_for_train_extra_ignore(tmp_path: Path,
                                      cv2.IMREAD_UNCHANGED))
         assert got.shape == mask.shape and set(np.unique(got)) <= {0, 1}
         assert not got[mask == 1].any()
+    with pytest.raises(SystemExit, match="already holds maps"):
+        pseudo_ignore.run(args)
     with pytest.raises(SystemExit, match="no train images"):
         pseudo_ignore.run(parser.parse_args([str(tmp_path / "run" / "last.pt"), "--out",
-                                             str(out), "--data", str(data), "--sources",
-                                             "ccp"]))
+                                             str(tmp_path / "other"), "--data", str(data),
+                                             "--sources", "ccp"]))
     with pytest.raises(SystemExit, match="checkpoint not found"):
         pseudo_ignore.run(parser.parse_args([str(tmp_path / "nope.pt"), "--out", str(out),
                                              "--data", str(data)]))

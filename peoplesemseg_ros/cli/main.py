@@ -46,6 +46,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                   "choose a checkpoint's person decision margin on val (needs [train])"),
     "recover": ("peoplesemseg_ros.training.recover",
                 "rebuild a training checkpoint from a shipped ONNX model (needs [train])"),
+    "average": ("peoplesemseg_ros.training.average",
+                "weight average of checkpoints of one network (needs [train])"),
     "pseudo-ignore": ("peoplesemseg_ros.training.pseudo_ignore",
                       "don't-care maps for people a source did not label (needs [train])"),
 }

