@@ -123,12 +123,3 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps(report, indent=1))
     return 0
 
-
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="peoplesemseg calibrate", description=__doc__)
-    add_arguments(parser)
-    return run(parser.parse_args())
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

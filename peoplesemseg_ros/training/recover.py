@@ -362,12 +362,3 @@ def run(args: argparse.Namespace) -> int:
                       **state["recovered_from"]}))
     return 0
 
-
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="peoplesemseg recover", description=__doc__)
-    add_arguments(parser)
-    return run(parser.parse_args())
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

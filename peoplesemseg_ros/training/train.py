@@ -386,19 +386,11 @@ def run(args: argparse.Namespace) -> int:
         for key, value in _load_config_file(args.config).items():
             if not hasattr(args, key):
                 raise SystemExit(f"{args.config}: unknown option {key!r}")
-            paths = ("data", "out", "resume", "init", "dev", "encoder_weights")
+            paths = ("data", "out", "resume", "init", "dev", "encoder_weights",
+                     "extra_ignore")
             setattr(args, key, Path(value) if key in paths else value)
     if not (args.data / "splits").is_dir():
         raise SystemExit(f"no dataset at {args.data} (expected {args.data}/splits/train.txt)")
     train(args)
     return 0
 
-
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="peoplesemseg train", description=__doc__)
-    add_arguments(parser)
-    return run(parser.parse_args())
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
