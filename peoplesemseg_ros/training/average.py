@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from .runargs import require_checkpoint
 from .train import atomic_save
 
 __all__ = ["add_arguments", "average_states", "run"]
@@ -72,8 +73,7 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"--weights must be comma-separated numbers: {exc}") from exc
     loaded: list[dict[str, Any]] = []
     for path in paths:
-        if not path.is_file():
-            raise SystemExit(f"checkpoint not found: {path}")
+        require_checkpoint(path)
         state = torch.load(path, map_location="cpu", weights_only=False)
         if not isinstance(state, dict) or "model" not in state or "family" not in state:
             raise SystemExit(f"{path} is not a training checkpoint (no model / family)")

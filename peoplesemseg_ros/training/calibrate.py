@@ -26,7 +26,7 @@ import torch
 from .dataset import Sample, SegmentationDataset, read_folder, read_split
 from .export import load_checkpoint_model
 from .model import FlipAverage
-from .runargs import checkpoint_args, eval_size, parse_size
+from .runargs import checkpoint_args, eval_size, parse_size, require_checkpoint, require_dataset
 from .train import confusion, iou_from_confusion, people_free_phantom, to_input
 
 __all__ = ["add_arguments", "run", "sweep_margins"]
@@ -85,10 +85,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.checkpoint.is_file():
-        raise SystemExit(f"checkpoint not found: {args.checkpoint}")
-    if not (args.data / "splits").is_dir():
-        raise SystemExit(f"no dataset at {args.data} (expected {args.data}/splits/val.txt)")
+    require_checkpoint(args.checkpoint)
+    require_dataset(args.data, "val")
     try:
         margins = tuple(float(v) for v in str(args.margins).split(",") if v.strip())
     except ValueError as exc:

@@ -22,17 +22,19 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from peoplesemseg_ros.core.postprocess import class_map_to_mask
 from peoplesemseg_ros.core.preprocess import letterbox_into
 
 from .dataset import load_sample, read_split
 from .export import load_checkpoint_model
 from .model import LogitsWrapper
-from .runargs import parse_size
+from .runargs import parse_size, require_checkpoint, require_dataset
 
 __all__ = ["RegionRule", "add_arguments", "run", "unlabelled_regions"]
 
 DEFAULT_SOURCES = ("ccp", "humanseg")
 CANVAS = (544, 960)  # the embedded models' input
+
 
 @dataclass(frozen=True)
 class RegionRule:
@@ -88,11 +90,9 @@ def _person(net: LogitsWrapper, rgb: NDArray[np.uint8], threshold: float,
     g = letterbox_into(buf, rgb)
     image = torch.from_numpy(np.ascontiguousarray(buf.transpose(2, 0, 1))).float()
     logits = net(image[None])[0].float()
-    gap = (logits[1] - logits[0]).numpy()[g.top:g.top + g.inner_height,
-                                          g.left:g.left + g.inner_width]
-    person = cv2.resize((gap > threshold).astype(np.uint8), (g.src_width, g.src_height),
-                        interpolation=cv2.INTER_NEAREST)
-    return np.asarray(person, dtype=bool)
+    ids = ((logits[1] - logits[0]).numpy() > threshold).astype(np.uint8)
+    person: NDArray[np.bool_] = class_map_to_mask(ids, g, mask_value=1) == 1
+    return person
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -117,10 +117,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.checkpoint.is_file():
-        raise SystemExit(f"checkpoint not found: {args.checkpoint}")
-    if not (args.data / "splits").is_dir():
-        raise SystemExit(f"no dataset at {args.data} (expected {args.data}/splits/train.txt)")
+    require_checkpoint(args.checkpoint)
+    require_dataset(args.data)
     try:
         size = parse_size(args.internal)
         rule = RegionRule(threshold=args.threshold, clearance=args.clearance)

@@ -42,7 +42,7 @@ from .dataset import SegmentationDataset, load_sample, read_split
 from .efficientnet import WeightsError
 from .families import FAMILIES, build
 from .model import DeployWrapper, LogitsWrapper
-from .runargs import parse_size, public_args
+from .runargs import parse_size, public_args, require_dataset
 from .train import add_arguments as train_arguments
 from .train import atomic_save, family_options, to_input
 
@@ -346,8 +346,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.onnx.is_file():
         raise SystemExit(f"model not found: {args.onnx}")
-    if not (args.data / "splits").is_dir():
-        raise SystemExit(f"no dataset at {args.data} (expected {args.data}/splits/train.txt)")
+    require_dataset(args.data)
     if args.images < 1:
         raise SystemExit("--images must be at least 1")
     if args.threads:

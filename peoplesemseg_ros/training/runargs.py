@@ -9,9 +9,11 @@ size a run was evaluated at.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-__all__ = ["LEGACY_ARGS", "checkpoint_args", "eval_size", "parse_size", "public_args"]
+__all__ = ["LEGACY_ARGS", "checkpoint_args", "eval_size", "parse_size", "public_args",
+           "require_checkpoint", "require_dataset"]
 
 # What a checkpoint written before an option existed trained with (for --resume).
 LEGACY_ARGS: dict[str, Any] = {
@@ -43,3 +45,16 @@ def checkpoint_args(state: Mapping[str, Any]) -> dict[str, Any]:
 def eval_size(args: Mapping[str, Any]) -> tuple[int, int]:
     """The HxW a run was scored at: its ``--canvas``, else its ``--size``."""
     return parse_size(str(args["canvas"] or args["size"]))
+
+
+def require_checkpoint(path: Path) -> None:
+    """The commands' one message for a checkpoint that is not there."""
+    if not path.is_file():
+        raise SystemExit(f"checkpoint not found: {path}")
+
+
+def require_dataset(root: Path, split: str = "train") -> None:
+    """The commands' one message for a dataset root without ``splits/`` (``split``: the
+    list the command reads, named in the message)."""
+    if not (root / "splits").is_dir():
+        raise SystemExit(f"no dataset at {root} (expected {root}/splits/{split}.txt)")

@@ -39,7 +39,7 @@ from .dataset import (
 )
 from .families import FAMILIES, build
 from .losses import distill_loss, seg_loss
-from .runargs import LEGACY_ARGS, checkpoint_args, parse_size, public_args
+from .runargs import LEGACY_ARGS, checkpoint_args, parse_size, public_args, require_dataset
 from .transforms import IGNORE, AugmentConfig
 
 __all__ = ["LEGACY_ARGS", "add_arguments", "atomic_save", "confusion", "distill_loss",
@@ -389,8 +389,7 @@ def run(args: argparse.Namespace) -> int:
             paths = ("data", "out", "resume", "init", "dev", "encoder_weights",
                      "extra_ignore")
             setattr(args, key, Path(value) if key in paths else value)
-    if not (args.data / "splits").is_dir():
-        raise SystemExit(f"no dataset at {args.data} (expected {args.data}/splits/train.txt)")
+    require_dataset(args.data)
     train(args)
     return 0
 

@@ -117,31 +117,37 @@ def _photometric(image: Image, cfg: AugmentConfig, rng: np.random.Generator) -> 
     return out
 
 
-def _hue_shift(image: Image, rng: np.random.Generator) -> Image:
-    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)  # OpenCV hue: 0..179
-    shift = int(rng.integers(-40, 41))
+def _rotate_hue(image: Image, shift: int) -> Image:
+    """Every hue turned by ``shift`` OpenCV hue steps (0..179, 2 deg each)."""
+    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
     hsv[..., 0] = ((hsv[..., 0].astype(np.int16) + shift) % 180).astype(np.uint8)
     return np.asarray(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), dtype=np.uint8)
+
+
+def _blend(image: Image, painted: NDArray[Any], alpha: NDArray[Any]) -> Image:
+    """``painted`` over ``image`` with the HxW opacity ``alpha`` in [0, 1]."""
+    a = alpha[..., None]
+    out: Image = np.clip(image * (1.0 - a) + painted * a, 0, 255).astype(np.uint8)
+    return out
+
+
+def _hue_shift(image: Image, rng: np.random.Generator) -> Image:
+    return _rotate_hue(image, int(rng.integers(-40, 41)))
 
 
 def turn_people_hue(image: Image, mask: Image, rng: np.random.Generator) -> Image:
     """Rotate the hue of the person pixels (mask 1) by a random angle: their clothes in
     another colour. Skin (the usual YCrCb box, Cr 133-173, Cb 77-127) keeps its colour,
     a real cue, while saturated reds (Cr above 173) turn; seams are softened."""
-    person = (mask == 1).astype(np.float32)
+    person = mask == 1
     if not person.any():
         return image
-    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)  # OpenCV hue: 0..179
-    shift = int(rng.integers(30, 151))  # 60-300 deg: never the people's own colours
-    hsv[..., 0] = ((hsv[..., 0].astype(np.int16) + shift) % 180).astype(np.uint8)
-    turned = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB).astype(np.float32)
+    turned = _rotate_hue(image, int(rng.integers(30, 151))).astype(np.float32)  # 60-300 deg
     ycrcb = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb)
     cr, cb = ycrcb[..., 1], ycrcb[..., 2]
     skin = (cr >= 133) & (cr <= 173) & (cb >= 77) & (cb <= 127)
-    weight = person * ~skin * (mask != IGNORE)
-    a = cv2.GaussianBlur(weight.astype(np.float32), (3, 3), 0)[..., None]
-    out: Image = np.clip(image * (1.0 - a) + turned * a, 0, 255).astype(np.uint8)
-    return out
+    weight = (person & ~skin).astype(np.float32)
+    return _blend(image, turned, cv2.GaussianBlur(weight, (3, 3), 0))
 
 
 def _recolour(image: Image, mask: Image, rng: np.random.Generator) -> Image:
@@ -162,9 +168,7 @@ def _recolour(image: Image, mask: Image, rng: np.random.Generator) -> Image:
     hsv[..., 1] = np.maximum(hsv[..., 1], np.uint8(rng.integers(120, 256)))
     hsv[..., 2] = np.clip(hsv[..., 2].astype(np.int16) + 40, 60, 255).astype(np.uint8)
     painted = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB).astype(np.float32)
-    a = alpha[..., None]
-    out: Image = np.clip(image * (1.0 - a) + painted * a, 0, 255).astype(np.uint8)
-    return out
+    return _blend(image, painted, alpha)
 
 
 def _cutout(image: Image, mask: Image, rng: np.random.Generator) -> None:
